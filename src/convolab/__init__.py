@@ -1,0 +1,38 @@
+"""convolab: train, evaluate and use Keras convolutional networks on real data, fast.
+
+    >>> import convolab
+    >>> run = convolab.train({"data": {"train_samples": 2000}, "train": {"epochs": 1}})  # doctest: +SKIP
+    >>> run.evaluate()["test_accuracy"]                                                  # doctest: +SKIP
+
+The public names load their modules on first use, so `import convolab` and the CLI start
+fast; Keras is imported only when a model is needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+#: public name -> module that defines it
+_PUBLIC = {
+    "train": "convolab.training",
+    "Run": "convolab.run",
+    "Config": "convolab.config",
+    "resolve_config": "convolab.config",
+    "load_dataset": "convolab.data",
+    "list_datasets": "convolab.data",
+    "fetch_dataset": "convolab.data",
+    "create_model": "convolab.models",
+    "list_models": "convolab.models",
+    "compute_metrics": "convolab.evaluate",
+    "ConvolabError": "convolab.errors",
+}
+
+__all__ = sorted(_PUBLIC) + ["__version__"]
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'convolab' has no attribute {name!r}")

@@ -1,0 +1,283 @@
+"""The `convolab` command line: parses input, calls the library, formats output.
+
+A user mistake (ConvolabError) prints one line to stderr and exits with status 2;
+no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+# Quiet TensorFlow's C++ start-up chatter unless the user asked for it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from .errors import ConvolabError  # noqa: E402
+
+EXIT_USER_ERROR = 2
+
+
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+    """Flags shared by `train` and `config`: each maps to one config field."""
+    p.add_argument("config_file", nargs="?", help="YAML config file (overrides the preset)")
+    p.add_argument("--preset", help="config preset to start from (see `convolab config --list`)")
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", help="mnist, fashion_mnist, digits, folder:PATH or npz:PATH")
+    g.add_argument("--from", dest="source_dir", metavar="DIR",
+                   help="folder holding the dataset's files (tried before downloading)")
+    g.add_argument("--train-samples", type=int, metavar="N", help="stratified subset of train")
+    g.add_argument("--validation-split", type=float, metavar="F",
+                   help="fraction of train held out (default 0.1)")
+    g.add_argument("--image-size", type=int, metavar="PX", help="resize folder images")
+    g = p.add_argument_group("model")
+    g.add_argument("--model", help="preset name (see `convolab models`) or a YAML spec file")
+    g.add_argument("--dropout", type=float, metavar="R", help="Dropout rate (0 removes)")
+    g.add_argument("--l1", type=float, metavar="X", help="L1 penalty on every kernel")
+    g.add_argument("--l2", type=float, metavar="X", help="L2 penalty on every kernel")
+    g.add_argument("--batchnorm", action=argparse.BooleanOptionalAction, default=None,
+                   help="add (or with --no-batchnorm remove) BatchNormalization")
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--optimizer", help="sgd, adam, adamw or rmsprop")
+    g.add_argument("--lr", type=float, help="(peak) learning rate")
+    g.add_argument("--lr-schedule", help="constant, step-exp, cosine, one-cycle or plateau")
+    g.add_argument("--label-smoothing", type=float, metavar="S")
+    g.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                   help="stop after PATIENCE epochs without improvement; keep the best")
+    g.add_argument("--monitor", help="metric for checkpoint/early stopping (default val_loss)")
+    g.add_argument("--seed", type=int)
+    g = p.add_argument_group("augmentation (ImageDataGenerator parameters, training only)")
+    g.add_argument("--augment", action="store_true", help="turn augmentation on")
+    g.add_argument("--rotation-range", type=float, metavar="DEG")
+    g.add_argument("--width-shift-range", type=float, metavar="FRAC")
+    g.add_argument("--height-shift-range", type=float, metavar="FRAC")
+    g.add_argument("--shear-range", type=float, metavar="DEG")
+    g.add_argument("--zoom-range", type=float, metavar="FRAC")
+    g.add_argument("--horizontal-flip", action=argparse.BooleanOptionalAction, default=None)
+    g.add_argument("--fill-mode", help="nearest, constant, reflect or wrap")
+    g = p.add_argument_group("output")
+    g.add_argument("--out", metavar="DIR", help="run directory (default runs/<model>-<data>-<time>)")
+    g.add_argument("--save-h5", action="store_true", default=None,
+                   help="also write best_model.h5")
+    g.add_argument("--tensorboard", action="store_true", default=None,
+                   help="write TensorBoard logs")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="set any config field, e.g. --set train.momentum=0.8 (repeatable)")
+
+
+#: (argparse dest, config section or None for top level, field)
+FLAG_FIELDS = [
+    ("dataset", "data", "name"), ("source_dir", "data", "source_dir"),
+    ("train_samples", "data", "train_samples"), ("validation_split", "data", "validation_split"),
+    ("image_size", "data", "image_size"),
+    ("model", "model", "name"), ("dropout", "model", "dropout"), ("l1", "model", "l1"),
+    ("l2", "model", "l2"), ("batchnorm", "model", "batchnorm"),
+    ("epochs", "train", "epochs"), ("batch_size", "train", "batch_size"),
+    ("optimizer", "train", "optimizer"), ("lr", "train", "lr"),
+    ("lr_schedule", "train", "lr_schedule"), ("label_smoothing", "train", "label_smoothing"),
+    ("early_stopping", "train", "early_stopping"), ("monitor", "train", "monitor"),
+    ("rotation_range", "augment", "rotation_range"),
+    ("width_shift_range", "augment", "width_shift_range"),
+    ("height_shift_range", "augment", "height_shift_range"),
+    ("shear_range", "augment", "shear_range"), ("zoom_range", "augment", "zoom_range"),
+    ("horizontal_flip", "augment", "horizontal_flip"), ("fill_mode", "augment", "fill_mode"),
+    ("seed", None, "seed"), ("out", None, "out"), ("save_h5", None, "save_h5"),
+    ("tensorboard", None, "tensorboard"),
+]
+AUGMENT_FLAGS = ("rotation_range", "width_shift_range", "height_shift_range", "shear_range",
+                 "zoom_range", "horizontal_flip", "fill_mode")
+
+
+def config_from_args(args):
+    """Resolve defaults < --preset < CONFIG.yaml < flags < --set into a Config."""
+    from .config import parse_set, resolve_config
+
+    overrides: dict = {}
+    for dest, section, name in FLAG_FIELDS:
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if section is None:
+            overrides[name] = value
+        else:
+            overrides.setdefault(section, {})[name] = value
+    if args.augment or any(getattr(args, f) is not None for f in AUGMENT_FLAGS):
+        overrides.setdefault("augment", {})["enabled"] = True
+    for key, value in parse_set(args.set).items():
+        if isinstance(value, dict):
+            overrides.setdefault(key, {}).update(value)
+        else:
+            overrides[key] = value
+    return resolve_config(preset=args.preset, file=args.config_file, overrides=overrides)
+
+
+def cmd_train(args) -> int:
+    from .training import train
+
+    if args.resume:
+        run = train(resume=args.resume, verbose=0 if args.quiet else "auto")
+    else:
+        config = config_from_args(args)
+        run = train(config, verbose=0 if args.quiet else "auto")
+    m = run.metrics
+    print(f"test accuracy {m['test_accuracy']:.4f}  test loss {m['test_loss']:.4f}  "
+          f"train time {m['train_seconds']:.1f} s  epochs {m['epochs_run']} "
+          f"(best {m['best_epoch']})")
+    print(f"run directory: {run.path}")
+    print(f"report: {run.path / 'report.html'}")
+    return 0
+
+
+def cmd_config(args) -> int:
+    import yaml
+
+    from .config import list_presets
+
+    if args.list:
+        print("\n".join(list_presets()))
+        return 0
+    print(yaml.safe_dump(config_from_args(args).to_dict(), sort_keys=False), end="")
+    return 0
+
+
+def cmd_data(args) -> int:
+    from . import data
+
+    if args.action == "list":
+        for entry in data.list_datasets():
+            print(f"{entry['name']:<16} {entry['description']}")
+        return 0
+    if not args.name:
+        raise ConvolabError(f"`convolab data {args.action}` needs a dataset name, e.g. mnist")
+    if args.action == "fetch":
+        info = data.fetch_dataset(args.name, source_dir=args.source_dir)
+        print(f"{info['name']}: ready in {info['cache_dir']} (from {info['source']})")
+        return 0
+    info = data.dataset_info(args.name, source_dir=args.source_dir)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    for key, value in info.items():
+        print(f"{key:<18} {value}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from .models import create_model, list_models
+
+    if args.show:
+        shape = tuple(int(s) for s in args.input_shape.split("x"))
+        model = create_model(args.show, input_shape=shape, num_classes=args.num_classes)
+        model.summary()
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("name", "type", "description")
+    for entry in list_models():
+        table.add_row(entry["name"], entry["type"], entry["description"])
+    Console().print(table)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .run import Run
+
+    metrics = Run.load(args.run_dir).evaluate(dataset=args.dataset)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+        return 0
+    print(f"dataset {metrics['dataset']}: test accuracy {metrics['test_accuracy']:.4f}, "
+          f"test loss {metrics['test_loss']:.4f}, macro F1 {metrics['macro_f1']:.4f}")
+    print(f"{'class':<14}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
+    for row in metrics["per_class"]:
+        print(f"{row['class']:<14}{row['precision']:>10.4f}{row['recall']:>10.4f}"
+              f"{row['f1']:>10.4f}{row['support']:>9d}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .run import Run
+
+    run = Run.load(args.run_dir)
+    results, errors = run.predict_files(args.images, top_k=args.top_k)
+    if args.json:
+        print(json.dumps({"predictions": results,
+                          "errors": [{"path": p, "error": e} for p, e in errors]}, indent=2))
+    else:
+        for r in results:
+            top = ", ".join(f"{label} {p:.3f}" for label, p in r["top"])
+            print(f"{r['path']}: {r['label']} ({r['probability']:.3f})   top: {top}")
+    for path, message in errors:
+        print(f"convolab: error: {message}", file=sys.stderr)
+    return EXIT_USER_ERROR if errors else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="convolab", description="Train, evaluate and use Keras CNN image classifiers.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a model and write a run directory")
+    _add_train_flags(p)
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("config", help="print the resolved config (same flags as train)")
+    _add_train_flags(p)
+    p.add_argument("--list", action="store_true", help="list the config presets")
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("data", help="fetch or describe a dataset")
+    p.add_argument("action", choices=["fetch", "info", "list"])
+    p.add_argument("name", nargs="?", help="mnist, fashion_mnist, digits, folder:PATH, npz:PATH")
+    p.add_argument("--from", dest="source_dir", metavar="DIR",
+                   help="folder holding the dataset's files (IDX, IDX.gz or npz)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("models", help="list model presets or show one's summary")
+    p.add_argument("--show", metavar="NAME", help="preset name or YAML spec file")
+    p.add_argument("--input-shape", default="28x28x1", help="HxWxC for --show")
+    p.add_argument("--num-classes", type=int, default=10)
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("evaluate", help="recompute a run's test metrics")
+    p.add_argument("run_dir")
+    p.add_argument("--dataset", help="evaluate on another dataset with the same image shape")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="classify image files or folders with a trained run")
+    p.add_argument("run_dir")
+    p.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER")
+    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    try:
+        code = args.func(args)
+    except ConvolabError as exc:
+        print(f"convolab: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("convolab: interrupted", file=sys.stderr)
+        return 130
+    if args.command == "train":
+        print(f"wall time {time.perf_counter() - started:.1f} s")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

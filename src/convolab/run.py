@@ -1,0 +1,176 @@
+"""The run directory: the one artefact every command after training reads.
+
+Fixed file names (documented in the README):
+
+    config.yaml       the resolved config the run used
+    model.keras       the best model (lowest val_loss by default); raw 0-255 pixels in
+    history.csv       one row per epoch: epoch (0-based), loss, accuracy, val_*, learning_rate
+    metrics.json      test metrics, per-class report, confusion matrix, timings
+    environment.json  versions, backend, hardware, seed, command line
+    plots/            learning_curves.png, confusion_matrix.png, misclassified.png
+    report.html       a page showing all of the above
+    best_model.h5     only with --save-h5 (the unit's legacy format)
+
+A run being trained lives in `<RUN_DIR>.partial/` and is renamed to `<RUN_DIR>` only when
+complete, so a killed run never looks finished.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .config import Config, config_from_dict
+from .errors import ConvolabError
+
+CONFIG_FILE = "config.yaml"
+MODEL_FILE = "model.keras"
+HISTORY_FILE = "history.csv"
+METRICS_FILE = "metrics.json"
+ENVIRONMENT_FILE = "environment.json"
+REPORT_FILE = "report.html"
+PLOTS_DIR = "plots"
+H5_FILE = "best_model.h5"
+BACKUP_DIR = "backup"
+PARTIAL_SUFFIX = ".partial"
+
+#: Files a complete run directory must hold.
+REQUIRED_FILES = (CONFIG_FILE, MODEL_FILE, METRICS_FILE)
+
+
+def partial_dir(run_dir: str | Path) -> Path:
+    """Where the run `run_dir` lives while it trains."""
+    run_dir = Path(run_dir)
+    return run_dir.with_name(run_dir.name + PARTIAL_SUFFIX)
+
+
+class Run:
+    """A finished training run, read from its directory.
+
+    Example:
+        >>> run = Run.load("runs/default")          # doctest: +SKIP
+        >>> run.metrics["test_accuracy"]            # doctest: +SKIP
+        0.991
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._model = None
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Run":
+        """Open a complete run directory, or raise a ConvolabError saying what is wrong."""
+        path = Path(path)
+        if not path.exists():
+            hint = ""
+            if partial_dir(path).exists():
+                hint = (f" (an interrupted run is at {partial_dir(path)}; "
+                        f"continue it with `convolab train --resume {path}`)")
+            raise ConvolabError(f"run directory {path} does not exist{hint}; pass the folder "
+                                f"that `convolab train` printed")
+        if not path.is_dir():
+            raise ConvolabError(f"run directory {path} is a file, not a folder; pass the "
+                                f"folder that `convolab train` printed")
+        missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
+        if missing:
+            raise ConvolabError(f"run directory {path} is incomplete (missing "
+                                f"{', '.join(missing)}); train it again or pick another run")
+        return cls(path)
+
+    @property
+    def config(self) -> Config:
+        data = yaml.safe_load((self.path / CONFIG_FILE).read_text()) or {}
+        return config_from_dict(data)
+
+    @property
+    def metrics(self) -> dict:
+        return json.loads((self.path / METRICS_FILE).read_text())
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.metrics["class_names"])
+
+    @property
+    def model(self):
+        """The best model, loaded on first use."""
+        if self._model is None:
+            import keras
+
+            from . import schedules  # noqa: F401  (registers the LR schedules for loading)
+
+            try:
+                self._model = keras.saving.load_model(self.path / MODEL_FILE, compile=False)
+            except Exception as exc:
+                raise ConvolabError(f"{self.path / MODEL_FILE} cannot be loaded ({exc}); "
+                                    f"the file is damaged: train the run again")
+        return self._model
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.model.inputs[0].shape[1:])
+
+    def history(self) -> list[dict]:
+        """One dict per epoch from history.csv."""
+        from .callbacks import read_history
+
+        return read_history(self.path / HISTORY_FILE)
+
+    def predict(self, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        """Class probabilities (N, classes) for raw 0-255 images (N, H, W) or (N, H, W, C)."""
+        images = np.asarray(images, dtype="float32")
+        if images.ndim == len(self.input_shape):  # (N, H, W) for one-channel models
+            images = images[..., None]
+        if images.shape[1:] != self.input_shape:
+            raise ConvolabError(f"images have shape {images.shape[1:]}, the model of "
+                                f"{self.path} expects {self.input_shape}")
+        outputs = self.model.predict(images, batch_size=batch_size, verbose=0)
+        return outputs[0] if isinstance(outputs, list) else outputs
+
+    def preprocessing_style(self) -> str:
+        """'mnist' for digit models (centre-of-mass preprocessing), else 'resize'."""
+        return "mnist" if self.config.data.name in ("mnist", "digits") else "resize"
+
+    def predict_files(self, paths: list[str], top_k: int = 3) -> tuple[list[dict], list]:
+        """Predict image files; returns (results, errors) where a bad file is an error entry.
+
+        Each result: {"path", "label", "probability", "top": [(label, p), ...]}.
+        """
+        from .preprocess import prepare_files
+
+        if top_k <= 0:
+            raise ConvolabError(f"--top-k must be a positive integer, got {top_k}")
+        batch, ok_paths, errors = prepare_files(paths, self.input_shape,
+                                                self.preprocessing_style())
+        results = []
+        if len(ok_paths):
+            probs = self.predict(batch)
+            names = self.class_names
+            for path, p in zip(ok_paths, probs):
+                order = np.argsort(-p)[: min(top_k, len(names))]
+                results.append({"path": str(path), "label": names[order[0]],
+                                "probability": float(p[order[0]]),
+                                "top": [(names[i], float(p[i])) for i in order]})
+        return results, errors
+
+    def evaluate(self, dataset: str | None = None) -> dict:
+        """Recompute the test metrics (on the run's dataset or another with the same shape)."""
+        from .data import load_dataset
+        from .evaluate import compute_metrics
+
+        config = self.config
+        name = dataset or config.data.name
+        ds = load_dataset(name, validation_split=0.0, seed=config.seed,
+                          source_dir=config.data.source_dir, image_size=config.data.image_size)
+        if ds.input_shape != self.input_shape:
+            raise ConvolabError(f"dataset {name} has images of shape {ds.input_shape}, the "
+                                f"model of {self.path} expects {self.input_shape}")
+        if ds.num_classes != len(self.class_names):
+            raise ConvolabError(f"dataset {name} has {ds.num_classes} classes, the model of "
+                                f"{self.path} has {len(self.class_names)}")
+        probs = self.predict(ds.x_test)
+        metrics = compute_metrics(ds.y_test, probs, self.class_names)
+        metrics["dataset"] = name
+        return metrics

@@ -1,0 +1,274 @@
+"""Train a model from a config and write its run directory.
+
+`train(config)` loads the data, builds the model, fits it with the project callbacks and
+finishes the run directory (metrics, plots, report). The run is built in
+`<out>.partial/` and renamed when complete; `train(resume=RUN_DIR)` continues a killed run
+from its last finished epoch, optimizer state included.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from . import atomic
+from . import run as rundir
+from .config import Config, config_from_dict, resolve_config
+from .errors import ConvolabError
+
+
+def _as_config(config: Config | dict | None) -> Config:
+    if config is None:
+        return resolve_config()
+    if isinstance(config, Config):
+        return config_from_dict(config.to_dict())  # validate a copy
+    if isinstance(config, dict):
+        return config_from_dict(config)
+    raise ConvolabError(f"config must be a Config, a dict or None, got {type(config).__name__}")
+
+
+def default_run_dir(config: Config) -> Path:
+    """runs/<model>-<dataset>-<time> for a run without --out."""
+    model = Path(config.model.name).stem if config.model.name.endswith(".yaml") \
+        else config.model.name
+    dataset = config.data.name.replace(":", "-").replace("/", "_").replace("\\", "_")
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{model}-{dataset[:40]}-{stamp}"
+
+
+def make_optimizer(cfg, steps_per_epoch: int):
+    """The Keras optimizer named in `cfg` with its learning-rate schedule."""
+    import keras
+
+    from .schedules import make_schedule
+
+    lr = make_schedule(cfg.lr_schedule, cfg.lr, steps_per_epoch, cfg.epochs)
+    if cfg.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=lr, momentum=cfg.momentum)
+    if cfg.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=lr)
+    if cfg.optimizer == "adamw":
+        return keras.optimizers.AdamW(learning_rate=lr, weight_decay=cfg.weight_decay)
+    return keras.optimizers.RMSprop(learning_rate=lr)
+
+
+def build_model(config: Config, input_shape, num_classes: int):
+    """The model for `config`, augmentation layers in front when they are on."""
+    from .augment import augmentation_layers
+    from .models import create_model
+
+    m = config.model
+    return create_model(m.name, input_shape=input_shape, num_classes=num_classes,
+                        dropout=m.dropout, l1=m.l1, l2=m.l2, batchnorm=m.batchnorm,
+                        preprocessing=augmentation_layers(config.augment, config.seed))
+
+
+def _best_so_far(rows: list[dict], monitor: str) -> tuple[float | None, int]:
+    """(best value, epochs waited since it) over the rows of a previous attempt."""
+    from .callbacks import monitor_mode
+
+    values = [r[monitor] for r in rows if monitor in r]
+    if not values:
+        return None, 0
+    best_index = int(np.argmax(values) if monitor_mode(monitor) == "max" else np.argmin(values))
+    return float(values[best_index]), len(values) - 1 - best_index
+
+
+def _start_run(config: Config) -> tuple[Path, Path]:
+    """Create `<out>.partial/` with config.yaml; return (final_dir, work_dir)."""
+    final_dir = Path(config.out) if config.out else default_run_dir(config)
+    config.out = str(final_dir)
+    work_dir = rundir.partial_dir(final_dir)
+    if final_dir.exists():
+        raise ConvolabError(f"run directory {final_dir} already exists; choose another --out "
+                            f"or delete it")
+    if work_dir.exists():
+        raise ConvolabError(f"an interrupted run is at {work_dir}; continue it with "
+                            f"`convolab train --resume {final_dir}` or delete that folder")
+    work_dir.mkdir(parents=True)
+    atomic.write_text(work_dir / rundir.CONFIG_FILE,
+                      yaml.safe_dump(config.to_dict(), sort_keys=False))
+    return final_dir, work_dir
+
+
+def _locate_resume(resume: str | Path) -> tuple[Path, Path]:
+    """(final_dir, work_dir) of an interrupted run named by its run or .partial folder."""
+    path = Path(resume)
+    if path.name.endswith(rundir.PARTIAL_SUFFIX):
+        work_dir, final_dir = path, path.with_name(path.name[: -len(rundir.PARTIAL_SUFFIX)])
+    else:
+        work_dir, final_dir = rundir.partial_dir(path), path
+    if not work_dir.is_dir():
+        if final_dir.is_dir() and (final_dir / rundir.METRICS_FILE).is_file():
+            raise ConvolabError(f"run {final_dir} is already complete; nothing to resume "
+                                f"(start a new run to train longer)")
+        raise ConvolabError(f"no interrupted run at {resume} (looked for {work_dir}); pass "
+                            f"the --out folder of the run that was stopped")
+    if not (work_dir / rundir.CONFIG_FILE).is_file():
+        raise ConvolabError(f"{work_dir} has no {rundir.CONFIG_FILE}; it cannot be resumed, "
+                            f"delete it and train again")
+    return final_dir, work_dir
+
+
+def train(config: Config | dict | None = None, *, resume: str | Path | None = None,
+          verbose: int | str = "auto", argv: list[str] | None = None,
+          extra_callbacks: list | None = None):
+    """Train the model described by `config` and return the finished `Run`.
+
+    Args:
+        config: a Config, a nested dict of overrides, or None for the defaults.
+        resume: the run directory of an interrupted run to continue (config is then ignored).
+        verbose: Keras progress output: "auto", 0 (silent), 1 (bar) or 2 (one line/epoch).
+        argv: the command line to record in environment.json. Defaults to sys.argv.
+        extra_callbacks: more Keras callbacks to pass to `fit`.
+    """
+    import keras
+
+    from .callbacks import (BestModelCheckpoint, HistoryCSV, ResumableEarlyStopping,
+                            TrainingBackup, read_backup_state, read_history)
+    from .data import load_dataset
+
+    if resume is not None:
+        final_dir, work_dir = _locate_resume(resume)
+        config = config_from_dict(yaml.safe_load((work_dir / rundir.CONFIG_FILE).read_text()))
+    else:
+        config = _as_config(config)
+
+    keras.utils.set_random_seed(config.seed)
+    d = config.data
+    ds = load_dataset(d.name, validation_split=d.validation_split,
+                      train_samples=d.train_samples, seed=config.seed,
+                      source_dir=d.source_dir, image_size=d.image_size)
+    from .augment import warn_if_flip_wrong
+
+    warn_if_flip_wrong(config.augment, ds.name)
+    model = build_model(config, ds.input_shape, ds.num_classes)
+    if len(model.inputs) != 1:
+        raise ConvolabError(f"model {config.model.name} has {len(model.inputs)} inputs; "
+                            f"training on an image dataset needs exactly one")
+    if resume is None:
+        final_dir, work_dir = _start_run(config)
+
+    t = config.train
+    steps_per_epoch = math.ceil(len(ds.x_train) / t.batch_size)
+    n_outputs = len(model.outputs)
+    if t.label_smoothing > 0:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing)
+        y_train = keras.utils.to_categorical(ds.y_train, ds.num_classes)
+        y_val = keras.utils.to_categorical(ds.y_val, ds.num_classes)
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        y_train, y_val = ds.y_train, ds.y_val
+    model.compile(optimizer=make_optimizer(t, steps_per_epoch),
+                  loss=[loss] * n_outputs if n_outputs > 1 else loss,
+                  metrics=[["accuracy"]] * n_outputs if n_outputs > 1 else ["accuracy"])
+
+    backup_dir = work_dir / rundir.BACKUP_DIR
+    initial_epoch, seconds_before, previous_rows = 0, 0.0, []
+    state = read_backup_state(backup_dir) if resume is not None else None
+    if state is not None:
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(backup_dir / "state.weights.h5")
+        initial_epoch = int(state["epochs_done"])
+        seconds_before = float(state.get("train_seconds", 0.0))
+        previous_rows = [r for r in read_history(work_dir / rundir.HISTORY_FILE)
+                         if r["epoch"] < initial_epoch]
+    best, wait = _best_so_far(previous_rows, t.monitor)
+
+    clock = {"start": time.perf_counter()}
+
+    def elapsed() -> float:
+        return seconds_before + time.perf_counter() - clock["start"]
+
+    callbacks = [
+        HistoryCSV(work_dir / rundir.HISTORY_FILE, previous_rows=previous_rows),
+        BestModelCheckpoint(work_dir / rundir.MODEL_FILE, monitor=t.monitor,
+                            h5_path=work_dir / rundir.H5_FILE if config.save_h5 else None,
+                            initial_best=best),
+        TrainingBackup(backup_dir, extra_state=lambda: {"train_seconds": elapsed()}),
+    ]
+    if t.early_stopping is not None:
+        callbacks.append(ResumableEarlyStopping(
+            monitor=t.monitor, patience=t.early_stopping, restore_best_weights=True,
+            initial_best=best, initial_wait=wait,
+            mode="max" if "acc" in t.monitor else "min"))
+    if t.lr_schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor=t.monitor, factor=0.2, patience=2, min_lr=t.lr / 1000))
+    if config.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(work_dir / "tensorboard")))
+    callbacks.extend(extra_callbacks or [])
+
+    x_train = ds.x_train.astype("float32")
+    validation = None
+    if len(ds.x_val):
+        validation = (ds.x_val.astype("float32"),
+                      [y_val] * n_outputs if n_outputs > 1 else y_val)
+    clock["start"] = time.perf_counter()
+    if initial_epoch < t.epochs:
+        model.fit(x_train, [y_train] * n_outputs if n_outputs > 1 else y_train,
+                  batch_size=t.batch_size, epochs=t.epochs, initial_epoch=initial_epoch,
+                  validation_data=validation, callbacks=callbacks, verbose=verbose,
+                  shuffle=True)
+    train_seconds = elapsed()
+    return finish_run(work_dir, final_dir, config, ds, train_seconds, argv)
+
+
+def finish_run(work_dir: Path, final_dir: Path, config: Config, ds, train_seconds: float,
+               argv=None):
+    """Evaluate the best model on the test set, write metrics/plots/report, publish the run."""
+    from .callbacks import read_history
+    from .environment import describe_environment
+    from .evaluate import compute_metrics
+    from .report import plot_confusion_matrix, plot_learning_curves, plot_misclassified
+    from .report import write_report
+
+    if not (work_dir / rundir.MODEL_FILE).is_file():
+        raise ConvolabError(f"training of {final_dir} finished without a checkpoint "
+                            f"(monitor {config.train.monitor!r} never improved)")
+    run = rundir.Run(work_dir)
+    probs = run.predict(ds.x_test)
+    metrics = compute_metrics(ds.y_test, probs, ds.class_names)
+    rows = read_history(work_dir / rundir.HISTORY_FILE)
+    best, _ = _best_so_far(rows, config.train.monitor)
+    best_epoch = next((r["epoch"] + 1 for r in rows if r.get(config.train.monitor) == best),
+                      None)
+    metrics.update({
+        "dataset": ds.name,
+        "model": config.model.name,
+        "class_names": list(ds.class_names),
+        "train_seconds": round(train_seconds, 2),
+        "epochs_run": len(rows),
+        "best_epoch": best_epoch,
+        "monitor": config.train.monitor,
+        "train_samples": int(len(ds.x_train)),
+        "val_samples": int(len(ds.x_val)),
+        "test_samples": int(len(ds.x_test)),
+        "parameters": int(run.model.count_params()),
+        "data_notes": list(ds.notes),
+    })
+    atomic.write_json(work_dir / rundir.METRICS_FILE, metrics)
+    atomic.write_json(work_dir / rundir.ENVIRONMENT_FILE,
+                      describe_environment(config.seed, argv))
+    plots = work_dir / rundir.PLOTS_DIR
+    plots.mkdir(exist_ok=True)
+    if rows:
+        plot_learning_curves(work_dir / rundir.HISTORY_FILE, plots / "learning_curves.png")
+    plot_confusion_matrix(metrics["confusion_matrix"], ds.class_names,
+                          plots / "confusion_matrix.png")
+    plot_misclassified(ds.x_test, ds.y_test, probs.argmax(axis=1), probs, ds.class_names,
+                       plots / "misclassified.png")
+    write_report(work_dir)
+    shutil.rmtree(work_dir / rundir.BACKUP_DIR, ignore_errors=True)
+    if final_dir.exists():
+        raise ConvolabError(f"run directory {final_dir} appeared while training; the "
+                            f"finished run is kept at {work_dir}")
+    os.replace(work_dir, final_dir)
+    return rundir.Run.load(final_dir)
