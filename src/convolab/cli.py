@@ -155,7 +155,8 @@ def cmd_data(args) -> int:
         raise ConvolabError(f"`convolab data {args.action}` needs a dataset name, e.g. mnist")
     if args.action == "fetch":
         info = data.fetch_dataset(args.name, source_dir=args.source_dir)
-        print(f"{info['name']}: ready in {info['cache_dir']} (from {info['source']})")
+        where = f" in {info['cache_dir']}" if info.get("cache_dir") else ""
+        print(f"{info['name']}: ready{where} (from {info['source']})")
         return 0
     info = data.dataset_info(args.name, source_dir=args.source_dir)
     if args.json:

@@ -162,8 +162,10 @@ class Run:
 
         config = self.config
         name = dataset or config.data.name
+        same = name == config.data.name
         ds = load_dataset(name, validation_split=0.0, seed=config.seed,
-                          source_dir=config.data.source_dir, image_size=config.data.image_size)
+                          source_dir=config.data.source_dir if same else None,
+                          image_size=config.data.image_size if same else None)
         if ds.input_shape != self.input_shape:
             raise ConvolabError(f"dataset {name} has images of shape {ds.input_shape}, the "
                                 f"model of {self.path} expects {self.input_shape}")

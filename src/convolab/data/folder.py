@@ -1,0 +1,157 @@
+"""Load a dataset from a folder of images, one sub-folder per class.
+
+    PATH/cat/1.png  PATH/dog/7.jpg ...                  20% of each class held out as test
+    PATH/train/cat/1.png ...  PATH/test/cat/9.png ...   the given split is used
+
+Class names are the sorted sub-folder names. Hidden files and folders (starting with ".")
+are ignored. If every image is greyscale the dataset has one channel, otherwise all
+images are converted to RGB. Images of different sizes are resized to `image_size`
+(64 when not given); `image_size` given resizes every image.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..errors import ConvolabError
+from .dataset import Dataset
+from .images import IMAGE_SUFFIXES, read_image
+from .resize import resize_image
+from .split import stratified_split
+
+#: Seed of the fixed 20% test split used when the folder has no train/ and test/.
+FOLDER_TEST_SEED = 20
+#: Square size used when the images differ in size and no image_size was given.
+DEFAULT_MIXED_SIZE = 64
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+
+
+def _visible(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def _class_dirs(root: Path) -> list[Path]:
+    classes = [p for p in _visible(root) if p.is_dir()]
+    if not classes:
+        raise ConvolabError(f"folder {root} has no class sub-folders; put each class's images "
+                            f"in its own sub-folder, e.g. {root / 'cat' / '1.png'}")
+    if len(classes) == 1:
+        raise ConvolabError(f"folder {root} has only one class sub-folder "
+                            f"({classes[0].name}); a classifier needs at least two classes")
+    return classes
+
+
+def _image_files(class_dir: Path) -> list[Path]:
+    files = []
+    for path in _visible(class_dir):
+        if path.is_dir():
+            raise ConvolabError(f"{path} is a folder inside class folder {class_dir}; class "
+                                f"folders must hold only images: move its images up or "
+                                f"remove it")
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            raise ConvolabError(f"{path} is not an image (PNG, JPEG, BMP or GIF); "
+                                f"remove it from the dataset folder")
+        files.append(path)
+    if not files:
+        raise ConvolabError(f"class folder {class_dir} has no images; add PNG, JPEG, BMP or "
+                            f"GIF files or remove the folder")
+    return files
+
+
+def _is_grey(image: Image.Image) -> bool:
+    if image.mode in GREY_MODES:
+        return True
+    if image.mode in ("P", "PA") and image.getpalette() is not None:
+        palette = np.asarray(image.getpalette(), np.int64).reshape(-1, 3)
+        indices = np.asarray(image)
+        used = np.unique(indices[..., 0] if indices.ndim == 3 else indices)
+        used = palette[used[used < len(palette)]]
+        return bool((used == used[:, :1]).all())
+    return False
+
+
+def _grey_array(image: Image.Image) -> np.ndarray:
+    """(H, W) uint8; 16- and 32-bit integer images are scaled from 0..65535."""
+    if image.mode.startswith("I"):
+        return np.clip(np.rint(np.asarray(image, np.float64) / 257.0), 0, 255).astype(np.uint8)
+    if image.mode == "F":
+        return np.clip(np.rint(np.asarray(image, np.float64)), 0, 255).astype(np.uint8)
+    return np.asarray(image.convert("L"))
+
+
+def _read_classes(root: Path, class_names: list[str]) -> tuple[list[np.ndarray], list[int]]:
+    """Read every image under root/CLASS/ as (H, W) grey or (H, W, 3) RGB arrays."""
+    images, labels = [], []
+    for label, name in enumerate(class_names):
+        for path in _image_files(root / name):
+            image = read_image(path)
+            grey = _is_grey(image)
+            images.append(_grey_array(image) if grey else np.asarray(image.convert("RGB")))
+            labels.append(label)
+    return images, labels
+
+
+def _stack(images: list[np.ndarray], image_size: int | None,
+           notes: list[str]) -> np.ndarray:
+    """One (N, H, W, C) uint8 array: RGB if any image is colour; one size."""
+    if any(a.ndim == 3 for a in images):
+        if not all(a.ndim == 3 for a in images):
+            notes.append("converted greyscale images to RGB because some images are in colour")
+        images = [a if a.ndim == 3 else np.repeat(a[..., None], 3, axis=2) for a in images]
+    else:
+        images = [a[..., None] for a in images]
+    sizes = {a.shape[:2] for a in images}
+    size = image_size
+    if size is None and len(sizes) > 1:
+        size = DEFAULT_MIXED_SIZE
+        notes.append(f"images had {len(sizes)} different sizes; resized all to {size}x{size}")
+    elif size is not None and sizes != {(size, size)}:
+        notes.append(f"resized all images to {size}x{size}")
+    if size is not None:
+        images = [a if a.shape[:2] == (size, size) else resize_image(a, size) for a in images]
+    return np.stack(images)
+
+
+def load_folder_dataset(path: str | Path, name: str, image_size: int | None = None) -> Dataset:
+    """Load a class-per-sub-folder image dataset (no validation split yet)."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise ConvolabError(f"folder {root} does not exist; check the path")
+    if not root.is_dir():
+        raise ConvolabError(f"{root} is not a folder; pass a folder with one sub-folder per "
+                            f"class")
+    top = {p.name for p in _visible(root) if p.is_dir()}
+    notes: list[str] = []
+    if {"train", "test"} <= top:
+        class_names = [p.name for p in _class_dirs(root / "train")]
+        test_names = [p.name for p in _class_dirs(root / "test")]
+        if test_names != class_names:
+            raise ConvolabError(f"folder {root}: train/ has classes {class_names} but test/ has "
+                                f"{test_names}; give both the same class sub-folders")
+        train_images, y_train = _read_classes(root / "train", class_names)
+        test_images, y_test = _read_classes(root / "test", class_names)
+        x = _stack(train_images + test_images, image_size, notes)
+        x_train, x_test = x[:len(train_images)], x[len(train_images):]
+        y_train, y_test = np.asarray(y_train, np.int64), np.asarray(y_test, np.int64)
+    else:
+        class_names = [p.name for p in _class_dirs(root)]
+        images, labels = _read_classes(root, class_names)
+        x, y = _stack(images, image_size, notes), np.asarray(labels, np.int64)
+        train, test = stratified_split(y, 0.2, FOLDER_TEST_SEED)
+        if len(test) == 0:
+            raise ConvolabError(f"folder {root} has too few images to hold out a test set; "
+                                f"add images or give train/ and test/ sub-folders")
+        x_train, y_train, x_test, y_test = x[train], y[train], x[test], y[test]
+        notes.append(f"held out {len(test)} of {len(y)} images (20% of each class) as test")
+    return Dataset(
+        name=name,
+        x_train=x_train, y_train=y_train,
+        x_val=x_train[:0].copy(), y_val=np.zeros(0, np.int64),
+        x_test=x_test, y_test=y_test,
+        class_names=class_names,
+        source=str(root),
+        notes=notes,
+    )

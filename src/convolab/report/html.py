@@ -1,0 +1,236 @@
+"""The HTML report of a run directory: one self-contained page, no scripts, no downloads.
+
+`write_report` reads what the run wrote and tolerates missing pieces, except `metrics.json`:
+
+- `metrics.json`: `test_accuracy`, `test_loss`, `macro_f1`, `per_class` (as returned by
+  `convolab.evaluate.compute_metrics`), and, when present, `model`, `dataset`,
+  `train_seconds`, `epochs_run` and `best_epoch`;
+- `config.yaml`: the resolved config (model and dataset names are taken from it when
+  `metrics.json` does not name them), shown as YAML;
+- `environment.json`: versions and hardware, shown as a table;
+- every PNG under `plots/`, linked by relative path.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from pathlib import Path
+from urllib.parse import quote
+
+import yaml
+
+from ..atomic import write_text
+from ..errors import ConvolabError
+
+#: Plots shown first, in this order; any other PNG follows in name order.
+PLOT_ORDER = ("learning_curves", "confusion_matrix", "misclassified")
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
+       max-width: 1100px; padding: 0 1rem; color: #222; line-height: 1.4; }
+h1 { font-size: 1.6rem; margin-bottom: 0.2rem; }
+h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
+.sub { color: #666; margin-top: 0; }
+.cards { display: flex; flex-wrap: wrap; gap: 0.8rem; }
+.card { border: 1px solid #ddd; border-radius: 6px; padding: 0.6rem 1rem; min-width: 8rem; }
+.card .v { font-size: 1.4rem; font-weight: 600; }
+.card .k { color: #666; font-size: 0.85rem; }
+figure { margin: 1rem 0; }
+figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { color: #666; font-size: 0.9rem; }
+table { border-collapse: collapse; font-size: 0.9rem; }
+th, td { border: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+pre { background: #f6f6f6; padding: 0.8rem; overflow-x: auto; font-size: 0.85rem; }
+"""
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _percent(value) -> str:
+    """0.9876 -> "98.76%"; anything that is not a number -> "—"."""
+    return f"{100 * value:.2f}%" if _is_number(value) else "—"
+
+
+def _decimal(value, digits: int = 4) -> str:
+    return f"{value:.{digits}f}" if _is_number(value) else "—"
+
+
+def _duration(seconds) -> str:
+    """Seconds as "42.0 s", "3 min 05 s" or "1 h 02 min"."""
+    if not _is_number(seconds) or not math.isfinite(seconds):
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _read_json(path: Path) -> dict | None:
+    """A JSON object from `path`, or None when the file is missing or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _read_config(path: Path) -> tuple[dict, str]:
+    """(parsed config or {}, text to show) for a run's config.yaml."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return {}, "(config.yaml not found)"
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return {}, text
+    if not isinstance(data, dict):
+        return {}, text
+    return data, yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def _flatten(data: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested dicts as ("a.b", "value") rows."""
+    rows = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows.extend(_flatten(value, f"{name}."))
+        elif isinstance(value, list):
+            rows.append((name, ", ".join(str(v) for v in value)))
+        else:
+            rows.append((name, str(value)))
+    return rows
+
+
+def _plots(run_dir: Path) -> list[Path]:
+    """PNG files under run_dir/plots: the known ones first, then the rest by name."""
+    folder = run_dir / "plots"
+    if not folder.is_dir():
+        return []
+    pngs = sorted(p for p in folder.rglob("*.png") if p.is_file() and not p.name.startswith("."))
+
+    def rank(path: Path) -> tuple[int, str]:
+        stem = path.stem
+        return (PLOT_ORDER.index(stem) if stem in PLOT_ORDER else len(PLOT_ORDER), str(path))
+
+    return sorted(pngs, key=rank)
+
+
+def _card(label: str, value: str) -> str:
+    return (f'<div class="card"><div class="v">{html.escape(value)}</div>'
+            f'<div class="k">{html.escape(label)}</div></div>')
+
+
+def _figure(run_dir: Path, png: Path) -> str:
+    rel = png.relative_to(run_dir).as_posix()
+    caption = png.stem.replace("_", " ").replace("-", " ").capitalize()
+    return (f'<figure><img src="{html.escape(quote(rel), quote=True)}" '
+            f'alt="{html.escape(caption, quote=True)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _per_class_table(per_class) -> str:
+    if not isinstance(per_class, list) or not per_class:
+        return "<p>No per-class scores were recorded.</p>"
+    head = ("<tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>"
+            "<th>support</th></tr>")
+    rows = []
+    for entry in per_class:
+        if not isinstance(entry, dict):
+            continue
+        support = entry.get("support")
+        rows.append(
+            f"<tr><td>{html.escape(str(entry.get('class', '')))}</td>"
+            f'<td class="n">{_decimal(entry.get("precision"))}</td>'
+            f'<td class="n">{_decimal(entry.get("recall"))}</td>'
+            f'<td class="n">{_decimal(entry.get("f1"))}</td>'
+            f'<td class="n">{html.escape(str(support)) if support is not None else "—"}</td>'
+            f"</tr>")
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _key_value_table(rows: list[tuple[str, str]]) -> str:
+    if not rows:
+        return "<p>No environment was recorded.</p>"
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+                   for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def render_report(run_dir: str | os.PathLike) -> str:
+    """The report page of a run directory as an HTML string (see `write_report`)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConvolabError(f"run directory {run_dir} does not exist; pass the folder a "
+                            f"training run wrote")
+    metrics = _read_json(run_dir / "metrics.json")
+    if metrics is None:
+        raise ConvolabError(f"run directory {run_dir} has no readable metrics.json; "
+                            f"train or evaluate the run first so it records its test metrics")
+    config, config_text = _read_config(run_dir / "config.yaml")
+    environment = _read_json(run_dir / "environment.json") or {}
+
+    def section(name: str) -> dict:
+        value = config.get(name)
+        return value if isinstance(value, dict) else {}
+
+    model = str(metrics.get("model") or section("model").get("name") or "unknown model")
+    dataset = str(metrics.get("dataset") or section("data").get("name") or "unknown dataset")
+    best = metrics.get("best_epoch")
+    epochs = metrics.get("epochs_run")
+    cards = [
+        _card("test accuracy", _percent(metrics.get("test_accuracy"))),
+        _card("test loss", _decimal(metrics.get("test_loss"))),
+        _card("macro F1", _decimal(metrics.get("macro_f1"))),
+        _card("training time", _duration(metrics.get("train_seconds"))),
+        _card("epochs run", str(epochs) if epochs is not None else "—"),
+        _card("best epoch", str(best) if best is not None else "—"),
+    ]
+    plots = _plots(run_dir)
+    figures = "".join(_figure(run_dir, p) for p in plots) or "<p>No plots were written.</p>"
+    title = f"{model} on {dataset}"
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)} · convolab report</title>
+<style>{CSS}</style>
+</head>
+<body>
+<h1>{html.escape(title)}</h1>
+<p class="sub">convolab run report · {html.escape(run_dir.name)}</p>
+<div class="cards">{''.join(cards)}</div>
+<h2>Plots</h2>
+{figures}
+<h2>Per-class scores</h2>
+{_per_class_table(metrics.get("per_class"))}
+<h2>Configuration</h2>
+<pre>{html.escape(config_text)}</pre>
+<h2>Environment</h2>
+{_key_value_table(_flatten(environment))}
+</body>
+</html>
+"""
+
+
+def write_report(run_dir: str | os.PathLike) -> Path:
+    """Write `report.html` into a run directory (atomically) and return its path.
+
+    Raises a ConvolabError when the run directory or its `metrics.json` is missing; every
+    other file is optional.
+    """
+    page = render_report(run_dir)
+    target = Path(run_dir) / "report.html"
+    write_text(target, page)
+    return target

@@ -1,0 +1,116 @@
+"""End to end on real MNIST (a stratified subset): train, the run directory, evaluate,
+predict, resume after kill -9."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import yaml
+
+import convolab
+from convolab.data import load_dataset
+from convolab.errors import ConvolabError
+from convolab.run import Run, partial_dir
+
+SMALL = {"data": {"train_samples": 1500}, "train": {"epochs": 2, "batch_size": 64}}
+
+
+@pytest.fixture(scope="module")
+def mnist_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "small"
+    config = {**SMALL, "out": str(out), "save_h5": True}
+    return convolab.train(config, verbose=0)
+
+
+def test_run_directory_has_every_artefact(mnist_run):
+    names = {p.name for p in mnist_run.path.iterdir()}
+    assert {"config.yaml", "model.keras", "history.csv", "metrics.json", "environment.json",
+            "plots", "report.html", "best_model.h5"} <= names
+    assert "backup" not in names
+    assert not partial_dir(mnist_run.path).exists()
+    plots = {p.name for p in (mnist_run.path / "plots").iterdir()}
+    assert {"learning_curves.png", "confusion_matrix.png", "misclassified.png"} <= plots
+    report = (mnist_run.path / "report.html").read_text()
+    assert 'src="plots/learning_curves.png"' in report
+
+
+def test_metrics_are_complete_and_plausible(mnist_run):
+    m = mnist_run.metrics
+    assert m["test_samples"] == 10000 and m["train_samples"] + m["val_samples"] == 1500
+    assert 0.8 < m["test_accuracy"] <= 1.0  # 1,500 images, 2 epochs
+    assert m["epochs_run"] == 2 and m["best_epoch"] in (1, 2)
+    assert len(m["per_class"]) == 10 and len(m["confusion_matrix"]) == 10
+    assert sum(map(sum, m["confusion_matrix"])) == 10000
+    assert m["train_seconds"] > 0 and m["parameters"] > 0
+    env = json.loads((mnist_run.path / "environment.json").read_text())
+    assert env["backend"] == "tensorflow" and env["seed"] == 0 and env["versions"]["keras"]
+    config = yaml.safe_load((mnist_run.path / "config.yaml").read_text())
+    assert config["data"]["train_samples"] == 1500 and config["out"] == str(mnist_run.path)
+
+
+def test_evaluate_recomputes_the_same_numbers(mnist_run):
+    again = Run.load(mnist_run.path).evaluate()
+    assert again["test_accuracy"] == pytest.approx(mnist_run.metrics["test_accuracy"])
+    assert again["confusion_matrix"] == mnist_run.metrics["confusion_matrix"]
+
+
+def test_predict_arrays_matches_the_test_metrics(mnist_run):
+    ds = load_dataset("mnist", validation_split=0)
+    probs = mnist_run.predict(ds.x_test[:500, :, :, 0])  # (N, H, W) accepted
+    assert probs.shape == (500, 10) and np.allclose(probs.sum(axis=1), 1, atol=1e-4)
+    assert (probs.argmax(1) == ds.y_test[:500]).mean() > 0.75
+    with pytest.raises(ConvolabError, match="expects"):
+        mnist_run.predict(np.zeros((1, 32, 32, 1)))
+
+
+def test_history_rows_match_epochs(mnist_run):
+    rows = mnist_run.history()
+    assert [r["epoch"] for r in rows] == [0, 1]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= set(rows[0])
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import os, signal, sys
+    import keras
+    import convolab
+
+    class KillAfter(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    convolab.train({"data": {"train_samples": 1000}, "train": {"epochs": 4, "batch_size": 100},
+                    "out": sys.argv[1]}, verbose=0, extra_callbacks=[KillAfter()])
+""")
+
+
+def test_resume_after_kill_9(tmp_path):
+    out = tmp_path / "killed"
+    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(out)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert not out.exists()  # a killed run never looks complete
+    assert partial_dir(out).is_dir()
+    with pytest.raises(ConvolabError, match="interrupted run"):
+        Run.load(out)
+    state = json.loads((partial_dir(out) / "backup" / "state.json").read_text())
+    assert state["epochs_done"] == 2
+
+    cli = [sys.executable, "-m", "convolab", "train", "--resume", str(out), "--quiet"]
+    proc = subprocess.run(cli, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = Run.load(out)
+    rows = run.history()
+    assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
+    # 900 training images / batch 100 = 9 steps an epoch. The one-cycle schedule continued
+    # from step 18 (optimizer state restored): the lr logged at the end of epoch 2 is the
+    # schedule's value at step 27, not the warm-up start again.
+    from convolab.schedules import OneCycle
+    expected = float(OneCycle(0.003, total_steps=36)(27))
+    assert rows[2]["learning_rate"] == pytest.approx(expected, rel=0.05)
+    assert run.metrics["epochs_run"] == 4
+    assert not partial_dir(out).exists()
