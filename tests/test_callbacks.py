@@ -114,3 +114,9 @@ def test_atomic_dir_replaces_only_when_complete(tmp_path):
             raise RuntimeError
     assert (target / "x").read_text() == "1"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_checkpoint_saves_a_first_model_even_if_nan(tmp_path):
+    cb = BestModelCheckpoint(tmp_path / "m.keras", monitor="val_loss")
+    drive(cb, tiny_model(), [{"val_loss": float("nan")}, {"val_loss": float("nan")}])
+    assert (tmp_path / "m.keras").exists() and cb.best_epoch == 0

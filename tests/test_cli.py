@@ -1,7 +1,6 @@
 """The command line: every subcommand on tiny inputs, and every bad input ends in one
 line on stderr, exit status 2, no traceback and nothing half-written."""
 
-import io
 import json
 import os
 import subprocess

@@ -2,7 +2,6 @@
 predict, resume after kill -9."""
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -114,3 +113,58 @@ def test_resume_after_kill_9(tmp_path):
     assert rows[2]["learning_rate"] == pytest.approx(expected, rel=0.05)
     assert run.metrics["epochs_run"] == 4
     assert not partial_dir(out).exists()
+
+
+def tiny_digits(tmp_path, name, **train):
+    return {"data": {"name": "digits"}, "model": {"name": "mlp-bn"},
+            "train": {"epochs": 2, "batch_size": 64, **train}, "out": str(tmp_path / name)}
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "rmsprop"])
+def test_every_optimizer_learns_digits(tmp_path, optimizer):
+    lr = 0.05 if optimizer == "sgd" else 0.003
+    run = convolab.train(tiny_digits(tmp_path, optimizer, optimizer=optimizer, lr=lr,
+                                     epochs=4), verbose=0)
+    assert run.metrics["test_accuracy"] > 0.8  # chance is 0.1
+    assert run.model.count_params() > 0
+
+
+@pytest.mark.parametrize("schedule", ["constant", "step-exp", "cosine", "one-cycle", "plateau"])
+def test_every_lr_schedule_trains_and_logs_its_lr(tmp_path, schedule):
+    run = convolab.train(tiny_digits(tmp_path, schedule, lr_schedule=schedule, lr=0.01,
+                                     epochs=3), verbose=0)
+    lrs = [r["learning_rate"] for r in run.history()]
+    assert len(lrs) == 3
+    if schedule in ("constant", "step-exp"):  # step-exp holds lr for 10 epochs
+        assert lrs == pytest.approx([0.01] * 3)
+    if schedule in ("cosine", "one-cycle"):
+        assert lrs[-1] < lrs[0] / 5
+
+
+def test_early_stopping_stops_a_diverging_run(tmp_path):
+    # An absurd learning rate makes val_loss worse (or NaN) after the first epoch.
+    config = tiny_digits(tmp_path, "es", optimizer="sgd", lr=500.0, lr_schedule="constant",
+                         epochs=10, early_stopping=1)
+    config["model"]["batchnorm"] = False
+    run = convolab.train(config, verbose=0)
+    assert run.metrics["epochs_run"] < 10
+    assert (run.path / "model.keras").is_file()
+
+
+def test_regularized_and_augmented_run_records_its_config(tmp_path):
+    config = {**SMALL, "out": str(tmp_path / "reg"),
+              "model": {"name": "keras-convnet", "dropout": 0.3, "l2": 1e-4, "batchnorm": True},
+              "augment": {"enabled": True, "rotation_range": 10, "zoom_range": 0.1},
+              "train": {"epochs": 1, "label_smoothing": 0.1}}
+    run = convolab.train(config, verbose=0)
+    names = [layer.name for layer in run.model.layers]
+    assert "aug_rotation" in names and "aug_zoom" in names
+    assert any("bn" in n for n in names) and any("dropout" in n for n in names)
+    assert run.config.model.l2 == 1e-4 and run.config.augment.enabled
+    assert run.metrics["test_accuracy"] > 0.5
+
+
+@pytest.mark.slow
+def test_default_run_reaches_99_percent_on_full_mnist(tmp_path):
+    run = convolab.train({"out": str(tmp_path / "default")}, verbose=0)
+    assert run.metrics["test_accuracy"] >= 0.99

@@ -65,8 +65,13 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         if value is None:
             raise ValueError(f"BestModelCheckpoint monitors {self.monitor!r}, which is not in "
                              f"the logs; available: {sorted(logs or {})}")
-        if _is_better(self.mode, float(value), self.best):
-            self.best, self.best_epoch = float(value), epoch
+        # The first epoch is always saved, so a run whose metric never improves (or is NaN)
+        # still leaves a model to inspect.
+        first = self.best_epoch is None and self.initial_best is None
+        if first or _is_better(self.mode, float(value), self.best):
+            if _is_better(self.mode, float(value), self.best):
+                self.best = float(value)
+            self.best_epoch = epoch
             with atomic.atomic_path(self.filepath) as tmp:
                 self.model.save(tmp)
             if self.h5_path is not None:

@@ -23,10 +23,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageFilter
 from scipy import ndimage
 
-from .data.images import IMAGE_SUFFIXES, read_image
+from .data.images import IMAGE_SUFFIXES, normalize_image, read_image
 from .errors import ConvolabError
 
 STYLES = ("mnist", "resize")
@@ -69,27 +69,6 @@ def _check_style(style: str) -> None:
     if style not in STYLES:
         raise ConvolabError(f"image style {style!r} is not one of {', '.join(STYLES)}; use "
                             f"mnist for 28x28 digit or clothing models, resize otherwise")
-
-
-def _to_8bit(img: Image.Image) -> Image.Image:
-    """16/32-bit integer images scaled from 0..65535 and float images clipped, to mode "L"."""
-    if img.mode.startswith("I"):
-        a = np.asarray(img, dtype=np.float64) / 257.0
-    elif img.mode == "F":
-        a = np.asarray(img, dtype=np.float64)
-    else:
-        return img
-    return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8))
-
-
-def _flatten(img: Image.Image) -> Image.Image:
-    """Apply the EXIF orientation, bring deep images to 8 bits, lay transparency on white."""
-    img = _to_8bit(ImageOps.exif_transpose(img))
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(white, rgba)
-    return img
 
 
 def _border(a: np.ndarray) -> np.ndarray:
@@ -210,7 +189,7 @@ def prepare_image(img: Image.Image, input_shape: tuple[int, int, int],
     """
     height, width, channels = _check_shape(input_shape)
     _check_style(style)
-    img = _flatten(img)
+    img = normalize_image(img)
     if style == "mnist":
         grey = _prepare_mnist(img, height, width)[:, :, None]  # (H, W, 1)
         return np.repeat(grey, channels, axis=2).astype(np.float32)

@@ -4,8 +4,8 @@
     PATH/train/cat/1.png ...  PATH/test/cat/9.png ...   the given split is used
 
 Class names are the sorted sub-folder names. Hidden files and folders (starting with ".")
-are ignored. If every image is greyscale the dataset has one channel, otherwise all
-images are converted to RGB. Images of different sizes are resized to `image_size`
+are ignored. Images are normalised by `normalize_image` (8 bits, transparency on white); if every
+image is greyscale the dataset has one channel, otherwise all are converted to RGB. Images of different sizes are resized to `image_size`
 (64 when not given); `image_size` given resizes every image.
 """
 
@@ -14,11 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ..errors import ConvolabError
 from .dataset import Dataset
-from .images import IMAGE_SUFFIXES, read_image
+from .images import IMAGE_SUFFIXES, normalize_image, read_image
 from .resize import resize_image
 from .split import stratified_split
 
@@ -26,7 +25,6 @@ from .split import stratified_split
 FOLDER_TEST_SEED = 20
 #: Square size used when the images differ in size and no image_size was given.
 DEFAULT_MIXED_SIZE = 64
-GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F")
 
 
 def _visible(folder: Path) -> list[Path]:
@@ -61,35 +59,12 @@ def _image_files(class_dir: Path) -> list[Path]:
     return files
 
 
-def _is_grey(image: Image.Image) -> bool:
-    if image.mode in GREY_MODES:
-        return True
-    if image.mode in ("P", "PA") and image.getpalette() is not None:
-        palette = np.asarray(image.getpalette(), np.int64).reshape(-1, 3)
-        indices = np.asarray(image)
-        used = np.unique(indices[..., 0] if indices.ndim == 3 else indices)
-        used = palette[used[used < len(palette)]]
-        return bool((used == used[:, :1]).all())
-    return False
-
-
-def _grey_array(image: Image.Image) -> np.ndarray:
-    """(H, W) uint8; 16- and 32-bit integer images are scaled from 0..65535."""
-    if image.mode.startswith("I"):
-        return np.clip(np.rint(np.asarray(image, np.float64) / 257.0), 0, 255).astype(np.uint8)
-    if image.mode == "F":
-        return np.clip(np.rint(np.asarray(image, np.float64)), 0, 255).astype(np.uint8)
-    return np.asarray(image.convert("L"))
-
-
 def _read_classes(root: Path, class_names: list[str]) -> tuple[list[np.ndarray], list[int]]:
     """Read every image under root/CLASS/ as (H, W) grey or (H, W, 3) RGB arrays."""
     images, labels = [], []
     for label, name in enumerate(class_names):
         for path in _image_files(root / name):
-            image = read_image(path)
-            grey = _is_grey(image)
-            images.append(_grey_array(image) if grey else np.asarray(image.convert("RGB")))
+            images.append(np.asarray(normalize_image(read_image(path))))  # (H, W) or (H, W, 3)
             labels.append(label)
     return images, labels
 

@@ -10,7 +10,8 @@ import os
 import warnings
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ConvolabError
 
@@ -52,3 +53,32 @@ def read_image(path: str | os.PathLike) -> Image.Image:
     except (OSError, SyntaxError, ValueError) as exc:
         raise ConvolabError(f"image {path} is corrupt or truncated ({exc}); "
                             f"replace it with a complete file")
+
+
+def normalize_image(img: Image.Image) -> Image.Image:
+    """An 8-bit "L" (greyscale) or "RGB" image, whatever the file held.
+
+    The EXIF orientation is applied; 16/32-bit integer images are scaled from 0..65535 and
+    float images clipped to 0..255; transparency is laid onto white paper; palette images
+    whose colours are all grey become "L".
+    """
+    img = ImageOps.exif_transpose(img)
+    if img.mode.startswith("I") or img.mode == "F":
+        scale = 257.0 if img.mode.startswith("I") else 1.0
+        a = np.asarray(img, dtype=np.float64) / scale
+        return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8))
+    if img.mode in ("1", "L"):
+        return img.convert("L")
+    transparent = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+    if transparent:
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba).convert("RGB")
+        grey_source = rgba.mode == "LA"
+    else:
+        grey_source = False
+        img = img.convert("RGB")
+    rgb = np.asarray(img)
+    if grey_source or img.mode == "L" or ((rgb == rgb[..., :1]).all()):
+        return img.convert("L")
+    return img
