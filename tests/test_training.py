@@ -35,6 +35,7 @@ def test_run_directory_has_every_artefact(mnist_run):
     assert {"learning_curves.png", "confusion_matrix.png", "misclassified.png"} <= plots
     report = (mnist_run.path / "report.html").read_text()
     assert 'src="plots/learning_curves.png"' in report
+    assert "small.partial" not in report and "· small<" in report
 
 
 def test_metrics_are_complete_and_plausible(mnist_run):

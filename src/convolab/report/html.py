@@ -199,6 +199,7 @@ def render_report(run_dir: str | os.PathLike) -> str:
     plots = _plots(run_dir)
     figures = "".join(_figure(run_dir, p) for p in plots) or "<p>No plots were written.</p>"
     title = f"{model} on {dataset}"
+    run_name = Path(str(config.get("out") or run_dir)).name  # not the .partial working name
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -209,7 +210,7 @@ def render_report(run_dir: str | os.PathLike) -> str:
 </head>
 <body>
 <h1>{html.escape(title)}</h1>
-<p class="sub">convolab run report · {html.escape(run_dir.name)}</p>
+<p class="sub">convolab run report · {html.escape(run_name)}</p>
 <div class="cards">{''.join(cards)}</div>
 <h2>Plots</h2>
 {figures}
