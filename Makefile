@@ -18,7 +18,7 @@ data: $(STAMP)
 	$(BIN)/convolab data fetch mnist
 
 run: data
-	$(BIN)/convolab train --out runs/default
+	$(BIN)/convolab train
 
 test: data
 	$(BIN)/python -m pytest -q

@@ -77,6 +77,8 @@ def main() -> None:
             for seed in range(args.seeds):
                 row = run_preset(model, seed, args.epochs, Path(tmp))
                 rows.append(row)
+                args.out.mkdir(parents=True, exist_ok=True)  # keep what is done so far
+                (args.out / "presets-runs.jsonl").open("a").write(json.dumps(row) + "\n")
                 print(f"{model} seed {seed}: {100 * row['test_accuracy']:.2f}% in "
                       f"{row['train_seconds']:.1f} s", flush=True)
     summaries = [summarise([r for r in rows if r["model"] == m]) for m in args.models]

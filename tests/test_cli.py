@@ -194,3 +194,10 @@ def test_subprocess_error_has_no_traceback(tmp_path):
                           timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("convolab: error:") and "Traceback" not in proc.stderr
+
+
+def test_resume_refuses_new_settings(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "--resume", tmp_path / "r", "--epochs", "3")
+    assert_user_error(code, err, "--epochs", "saved config")
+    code, _, err = run_cli(capsys, "train", "--resume", tmp_path / "r")
+    assert_user_error(code, err, "no interrupted run")

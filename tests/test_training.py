@@ -169,3 +169,11 @@ def test_regularized_and_augmented_run_records_its_config(tmp_path):
 def test_default_run_reaches_99_percent_on_full_mnist(tmp_path):
     run = convolab.train({"out": str(tmp_path / "default")}, verbose=0)
     assert run.metrics["test_accuracy"] >= 0.99
+
+
+def test_tensorboard_logs_are_written(tmp_path):
+    config = tiny_digits(tmp_path, "tb")
+    config["tensorboard"] = True
+    run = convolab.train(config, verbose=0)
+    events = list((run.path / "tensorboard").rglob("events.out.tfevents.*"))
+    assert any("train" in str(p) for p in events) and any("validation" in str(p) for p in events)

@@ -119,6 +119,14 @@ def cmd_train(args) -> int:
     from .training import train
 
     if args.resume:
+        given = [f"--{dest.replace('_', '-')}" for dest, _, _ in FLAG_FIELDS
+                 if getattr(args, dest, None) is not None]
+        given += [flag for flag, on in (("CONFIG.yaml", args.config_file),
+                                        ("--preset", args.preset), ("--augment", args.augment),
+                                        ("--set", args.set)) if on]
+        if given:
+            raise ConvolabError(f"--resume continues with the run's saved config; drop "
+                                f"{', '.join(given)} (or start a new run with them)")
         run = train(resume=args.resume, verbose=0 if args.quiet else "auto")
     else:
         config = config_from_args(args)
@@ -273,7 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"convolab: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("convolab: interrupted", file=sys.stderr)
+        hint = (" (continue training with `convolab train --resume RUN_DIR`)"
+                if args.command == "train" else "")
+        print(f"convolab: interrupted{hint}", file=sys.stderr)
         return 130
     if args.command == "train":
         print(f"wall time {time.perf_counter() - started:.1f} s")

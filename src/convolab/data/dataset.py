@@ -34,3 +34,14 @@ class Dataset:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @classmethod
+    def from_train_test(cls, name: str, x_train, y_train, x_test, y_test,
+                        class_names: list[str], source: str = "",
+                        notes: list[str] | None = None) -> "Dataset":
+        """A dataset with no validation split yet (`load_dataset` makes it)."""
+        x_train = np.asarray(x_train)
+        return cls(name=name, x_train=x_train, y_train=np.asarray(y_train, np.int64),
+                   x_val=x_train[:0].copy(), y_val=np.zeros(0, np.int64),
+                   x_test=np.asarray(x_test), y_test=np.asarray(y_test, np.int64),
+                   class_names=list(class_names), source=source, notes=list(notes or []))

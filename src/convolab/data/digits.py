@@ -21,11 +21,6 @@ def load_digits_dataset() -> Dataset:
     x = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[..., None]  # (N, 8, 8, 1)
     y = bunch.target.astype(np.int64)
     train, test = stratified_split(y, 0.2, DIGITS_TEST_SEED)
-    return Dataset(
-        name="digits",
-        x_train=x[train], y_train=y[train],
-        x_val=x[:0].copy(), y_val=np.zeros(0, np.int64),
-        x_test=x[test], y_test=y[test],
-        class_names=[str(d) for d in range(10)],
-        source="scikit-learn load_digits()",
-    )
+    return Dataset.from_train_test("digits", x[train], y[train], x[test], y[test],
+                                   [str(d) for d in range(10)],
+                                   source="scikit-learn load_digits()")

@@ -225,11 +225,6 @@ def load_idx_dataset(spec: IdxSpec, source_dir: str | None = None) -> Dataset:
     _check_contents(spec, folder, arrays)
     x_train, y_train, x_test, y_test = arrays
     x_train = x_train[..., None]
-    return Dataset(
-        name=spec.name,
-        x_train=x_train, y_train=y_train.astype(np.int64),
-        x_val=x_train[:0].copy(), y_val=np.zeros(0, np.int64),
-        x_test=x_test[..., None], y_test=y_test.astype(np.int64),
-        class_names=list(spec.class_names),
-        source=str(folder) if info["source"] == "cache" else info["source"],
-    )
+    return Dataset.from_train_test(
+        spec.name, x_train, y_train, x_test[..., None], y_test, spec.class_names,
+        source=str(folder) if info["source"] == "cache" else info["source"])

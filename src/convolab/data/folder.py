@@ -121,12 +121,5 @@ def load_folder_dataset(path: str | Path, name: str, image_size: int | None = No
                                 f"add images or give train/ and test/ sub-folders")
         x_train, y_train, x_test, y_test = x[train], y[train], x[test], y[test]
         notes.append(f"held out {len(test)} of {len(y)} images (20% of each class) as test")
-    return Dataset(
-        name=name,
-        x_train=x_train, y_train=y_train,
-        x_val=x_train[:0].copy(), y_val=np.zeros(0, np.int64),
-        x_test=x_test, y_test=y_test,
-        class_names=class_names,
-        source=str(root),
-        notes=notes,
-    )
+    return Dataset.from_train_test(name, x_train, y_train, x_test, y_test, class_names,
+                                   source=str(root), notes=notes)

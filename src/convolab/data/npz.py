@@ -129,11 +129,5 @@ def load_npz_dataset(path: str | Path, name: str) -> Dataset:
     if len(class_names) < 2:
         raise ConvolabError(f"{path}: the labels hold only one class; a classifier needs at "
                             f"least two")
-    return Dataset(
-        name=name,
-        x_train=x_train, y_train=y_train,
-        x_val=x_train[:0].copy(), y_val=np.zeros(0, np.int64),
-        x_test=x_test, y_test=y_test,
-        class_names=class_names,
-        source=str(path),
-    )
+    return Dataset.from_train_test(name, x_train, y_train, x_test, y_test, class_names,
+                                   source=str(path))
