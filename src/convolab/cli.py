@@ -280,6 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConvolabError as exc:
         print(f"convolab: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         hint = (" (continue training with `convolab train --resume RUN_DIR`)"
                 if args.command == "train" else "")
