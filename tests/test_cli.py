@@ -16,7 +16,10 @@ QUICK = ["--train-samples", "300", "--epochs", "1", "--quiet"]
 
 
 def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse usage errors exit from inside main
+        code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -52,6 +55,11 @@ def class_folder(root, classes, per_class=3, size=(12, 12)):
     (["--batch-size", "0"], ["train.batch_size"]),
     (["--optimizer", "adagrad"], ["adagrad"]),
     (["--set", "train.lr=abc"], ["train.lr"]),
+    (["--set", "train.lr=[0.1"], ["train.lr"]),
+    (["--optimizer", "sgd", "--set", "train.momentum=1.5"], ["train.momentum"]),
+    (["--monitor", "val_acc"], ["did you mean 'val_accuracy'"]),
+    (["--seed", "-1"], ["seed"]),
+    (["--epochs", "abc"], ["--epochs", "invalid int"]),
 ])
 def test_bad_train_flags(capsys, tmp_path, argv, words):
     out = tmp_path / "run"
@@ -201,3 +209,15 @@ def test_resume_refuses_new_settings(capsys, tmp_path):
     assert_user_error(code, err, "--epochs", "saved config")
     code, _, err = run_cli(capsys, "train", "--resume", tmp_path / "r")
     assert_user_error(code, err, "no interrupted run")
+
+
+def test_bad_input_shape_for_show(capsys):
+    code, _, err = run_cli(capsys, "models", "--show", "seed-cnn", "--input-shape", "32,32")
+    assert_user_error(code, err, "HxWxC")
+
+
+def test_flags_that_turn_things_off_do_not_enable_augmentation(capsys):
+    code, out, _ = run_cli(capsys, "config", "--no-horizontal-flip")
+    assert code == 0 and "enabled: false" in out
+    code, out, _ = run_cli(capsys, "config", "--rotation-range", "5")
+    assert code == 0 and "enabled: true" in out

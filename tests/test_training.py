@@ -77,28 +77,42 @@ KILL_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     import keras
     import convolab
+    from convolab import atomic
+
+    out, where = sys.argv[1], sys.argv[2]
 
     class KillAfter(keras.callbacks.Callback):
+        # Runs before the checkpoint commits epoch 1: dies at the epoch boundary.
         def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
+            if epoch == 1 and where == "epoch-end":
                 os.kill(os.getpid(), signal.SIGKILL)
 
+    if where == "commit":  # die inside the commit of epoch 1, after its weights file
+        write_json = atomic.write_json
+        def dying_write_json(target, obj):
+            if str(target).endswith("state.json") and obj.get("epochs_done") == 2:
+                os.kill(os.getpid(), signal.SIGKILL)
+            write_json(target, obj)
+        atomic.write_json = dying_write_json
+
     convolab.train({"data": {"train_samples": 1000}, "train": {"epochs": 4, "batch_size": 100},
-                    "out": sys.argv[1]}, verbose=0, extra_callbacks=[KillAfter()])
+                    "out": out}, verbose=0, extra_callbacks=[KillAfter()])
 """)
 
 
-def test_resume_after_kill_9(tmp_path):
+@pytest.mark.parametrize("where", ["epoch-end", "commit"])
+def test_resume_after_kill_9(tmp_path, where):
     out = tmp_path / "killed"
-    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(out)], capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(out), where],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert not out.exists()  # a killed run never looks complete
     assert partial_dir(out).is_dir()
     with pytest.raises(ConvolabError, match="interrupted run"):
         Run.load(out)
     state = json.loads((partial_dir(out) / "backup" / "state.json").read_text())
-    assert state["epochs_done"] == 2
+    assert state["epochs_done"] == 1  # epoch 1 was never committed
+    assert (partial_dir(out) / "backup" / state["weights"]).is_file()
 
     cli = [sys.executable, "-m", "convolab", "train", "--resume", str(out), "--quiet"]
     proc = subprocess.run(cli, capture_output=True, text=True, timeout=300)
@@ -107,13 +121,30 @@ def test_resume_after_kill_9(tmp_path):
     rows = run.history()
     assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
     # 900 training images / batch 100 = 9 steps an epoch. The one-cycle schedule continued
-    # from step 18 (optimizer state restored): the lr logged at the end of epoch 2 is the
+    # from step 9 (optimizer state restored): the lr logged at the end of epoch 2 is the
     # schedule's value at step 27, not the warm-up start again.
     from convolab.schedules import OneCycle
     expected = float(OneCycle(0.003, total_steps=36)(27))
     assert rows[2]["learning_rate"] == pytest.approx(expected, rel=0.05)
-    assert run.metrics["epochs_run"] == 4
+    assert run.metrics["epochs_run"] == 4 and 1 <= run.metrics["best_epoch"] <= 4
+    assert (run.path / "model.yaml").is_file() and not (run.path / "backup").exists()
     assert not partial_dir(out).exists()
+
+
+def test_a_run_that_fails_in_training_leaves_nothing(tmp_path):
+    class Boom(Exception):
+        pass
+
+    import keras
+
+    class FailFirstBatch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            raise Boom
+
+    out = tmp_path / "fails"
+    with pytest.raises(Boom):
+        convolab.train({**SMALL, "out": str(out)}, verbose=0, extra_callbacks=[FailFirstBatch()])
+    assert list(tmp_path.iterdir()) == []
 
 
 def tiny_digits(tmp_path, name, **train):

@@ -1,7 +1,8 @@
 """convolab's own Keras callbacks: atomic checkpoints, history and resumable state.
 
-Keras's ModelCheckpoint, CSVLogger and BackupAndRestore write files in place, so a kill in
-the middle leaves a corrupt file. These write to a temporary file and rename it.
+Keras's ModelCheckpoint, CSVLogger and BackupAndRestore write files in place and commit
+them one by one, so a kill in the middle can leave a corrupt file or files that disagree.
+These write to a temporary file, rename it, and commit a run's progress in one step.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import keras
 
 from . import atomic
 
-BACKUP_WEIGHTS = "state.weights.h5"
 BACKUP_STATE = "state.json"
 
 
@@ -29,54 +29,78 @@ def monitor_mode(monitor: str) -> str:
     return "max" if "acc" in monitor else "min"
 
 
-class BestModelCheckpoint(keras.callbacks.Callback):
-    """Save the model whenever `monitor` improves, atomically.
+class RunCheckpoint(keras.callbacks.Callback):
+    """After every epoch, save the run's progress with one atomic commit.
+
+    Files in `backup_dir`: `best-E.keras` (the best model so far, written when `monitor`
+    improves; the first epoch always counts), `weights-E.weights.h5` (weights and optimizer
+    state after E epochs) and `state.json`, which names the current two files. `state.json`
+    is replaced atomically last, so a kill at any moment leaves the previous complete state;
+    files it does not name are left-overs and are deleted.
 
     Args:
-        filepath: where the `.keras` file goes.
-        monitor: the metric to watch. Defaults to `"val_loss"`.
-        h5_path: also save the legacy `.h5` file here. Defaults to None.
-        initial_best: best value seen before a resume. Defaults to None.
+        backup_dir: the folder for the files above.
+        monitor: the metric that picks the best model. Defaults to `"val_loss"`.
+        initial_state: the state of a resumed run. Defaults to None (a new run).
+        extra_state: a callable returning more JSON-able state to commit. Defaults to None.
 
     Example:
-        >>> cb = BestModelCheckpoint("run/model.keras", monitor="val_accuracy")
+        >>> cb = RunCheckpoint("run.partial/backup", monitor="val_accuracy")
     """
 
-    def __init__(self, filepath, monitor: str = "val_loss", h5_path=None,
-                 initial_best: float | None = None):
+    def __init__(self, backup_dir, monitor: str = "val_loss", initial_state: dict | None = None,
+                 extra_state=None):
         super().__init__()
-        if not str(filepath).endswith(".keras"):
-            raise ValueError(f"filepath must end with .keras, received {filepath}")
-        self.filepath = Path(filepath)
+        self.backup_dir = Path(backup_dir)
         self.monitor = monitor
         self.mode = monitor_mode(monitor)
-        self.h5_path = Path(h5_path) if h5_path else None
-        self.initial_best = initial_best
-        self.best = None
-        self.best_epoch = None
+        self.initial_state = dict(initial_state or {})
+        self.extra_state = extra_state
+        self.state: dict = {}
 
     def on_train_begin(self, logs=None):
-        worst = math.inf if self.mode == "min" else -math.inf
-        self.best = worst if self.initial_best is None else self.initial_best
-        self.best_epoch = None
+        self.state = dict(self.initial_state)
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
         if value is None:
-            raise ValueError(f"BestModelCheckpoint monitors {self.monitor!r}, which is not in "
-                             f"the logs; available: {sorted(logs or {})}")
-        # The first epoch is always saved, so a run whose metric never improves (or is NaN)
-        # still leaves a model to inspect.
-        first = self.best_epoch is None and self.initial_best is None
-        if first or _is_better(self.mode, float(value), self.best):
-            if _is_better(self.mode, float(value), self.best):
-                self.best = float(value)
-            self.best_epoch = epoch
-            with atomic.atomic_path(self.filepath) as tmp:
+            raise ValueError(f"RunCheckpoint monitors {self.monitor!r}, which is not in the "
+                             f"logs; available: {sorted(logs or {})}")
+        value = float(value)
+        best = self.state.get("best")
+        if "best_file" not in self.state or (
+                best is not None and not math.isnan(value)
+                and (math.isnan(best) or _is_better(self.mode, value, best))):
+            name = f"best-{epoch}.keras"
+            with atomic.atomic_path(self.backup_dir / name) as tmp:
                 self.model.save(tmp)
-            if self.h5_path is not None:
-                with atomic.atomic_path(self.h5_path) as tmp:
-                    self.model.save(tmp)
+            self.state.update(best_file=name, best=value, best_epoch=epoch)
+        name = f"weights-{epoch + 1}.weights.h5"
+        with atomic.atomic_path(self.backup_dir / name) as tmp:
+            self.model.save_weights(tmp)
+        self.state.update(epochs_done=epoch + 1, weights=name,
+                          stopped=bool(getattr(self.model, "stop_training", False)))
+        if self.extra_state is not None:
+            self.state.update(self.extra_state())
+        atomic.write_json(self.backup_dir / BACKUP_STATE, self.state)
+        keep = {BACKUP_STATE, self.state["weights"], self.state["best_file"]}
+        for path in self.backup_dir.iterdir():
+            if path.name not in keep and not path.name.startswith("."):
+                path.unlink(missing_ok=True)
+
+
+def read_backup_state(backup_dir) -> dict | None:
+    """The last committed RunCheckpoint state, or None if there is none."""
+    backup_dir = Path(backup_dir)
+    path = backup_dir / BACKUP_STATE
+    if not path.is_file():
+        return None
+    state = json.loads(path.read_text())
+    for key in ("weights", "best_file"):
+        if not (backup_dir / state[key]).is_file():
+            raise FileNotFoundError(f"{backup_dir / state[key]} named by {path} is missing")
+    return state
 
 
 class HistoryCSV(keras.callbacks.Callback):
@@ -105,61 +129,43 @@ class HistoryCSV(keras.callbacks.Callback):
         atomic.write_text(self.filepath, rows_to_csv(self.rows))
 
 
-class TrainingBackup(keras.callbacks.Callback):
-    """After each epoch, save weights + optimizer state and progress for `--resume`.
+class _Resumable:
+    """Mixin for a Keras callback whose counters must survive `--resume`.
 
-    Args:
-        backup_dir: the folder for `state.weights.h5` and `state.json`.
-        extra_state: a callable returning JSON-able state to store alongside.
+    `resume_state` (attribute -> value) is applied after the parent's `on_train_begin`
+    reset; `saved_state()` gives the same attributes for the next commit.
     """
 
-    def __init__(self, backup_dir, extra_state=None):
-        super().__init__()
-        self.backup_dir = Path(backup_dir)
-        self.extra_state = extra_state
+    resumed_attributes: tuple[str, ...] = ("wait", "best")
 
-    def on_epoch_end(self, epoch, logs=None):
-        self.backup_dir.mkdir(parents=True, exist_ok=True)
-        with atomic.atomic_path(self.backup_dir / BACKUP_WEIGHTS) as tmp:
-            self.model.save_weights(tmp)
-        state = {"epochs_done": epoch + 1}
-        if self.extra_state is not None:
-            state.update(self.extra_state())
-        atomic.write_json(self.backup_dir / BACKUP_STATE, state)
-
-
-def read_backup_state(backup_dir) -> dict | None:
-    """The state saved by TrainingBackup, or None if there is no complete backup."""
-    backup_dir = Path(backup_dir)
-    if not (backup_dir / BACKUP_WEIGHTS).is_file() or not (backup_dir / BACKUP_STATE).is_file():
-        return None
-    return json.loads((backup_dir / BACKUP_STATE).read_text())
-
-
-class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """EarlyStopping that can start from the best value and wait count of a previous run."""
-
-    def __init__(self, *args, initial_best: float | None = None, initial_wait: int = 0,
-                 **kwargs):
+    def __init__(self, *args, resume_state: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.initial_best = initial_best
-        self.initial_wait = initial_wait
+        self.resume_state = dict(resume_state or {})
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        if self.initial_best is not None:
-            self.best = self.initial_best
-            self.wait = self.initial_wait
+        for name, value in self.resume_state.items():
+            setattr(self, name, value)
+
+    def saved_state(self) -> dict:
+        values = {name: getattr(self, name) for name in self.resumed_attributes}
+        return {name: None if v is None else float(v) for name, v in values.items()}
+
+
+class ResumableEarlyStopping(_Resumable, keras.callbacks.EarlyStopping):
+    """EarlyStopping whose best value and wait count carry over a resume."""
+
+
+class ResumableReduceLROnPlateau(_Resumable, keras.callbacks.ReduceLROnPlateau):
+    """ReduceLROnPlateau whose best value, wait and cooldown carry over a resume."""
+
+    resumed_attributes = ("wait", "best", "cooldown_counter")
 
 
 def current_lr(model) -> float:
     """The optimizer's learning rate at its current step, as a float."""
-    optimizer = model.optimizer
-    lr = optimizer.learning_rate
-    try:
-        return float(keras.ops.convert_to_numpy(lr))
-    except Exception:  # a schedule object: evaluate it at the current step
-        return float(keras.ops.convert_to_numpy(optimizer._learning_rate(optimizer.iterations)))
+    # Keras 3 evaluates a LearningRateSchedule at the current step here.
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
 def rows_to_csv(rows: list[dict]) -> str:

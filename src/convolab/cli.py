@@ -31,7 +31,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--train-samples", type=int, metavar="N", help="stratified subset of train")
     g.add_argument("--validation-split", type=float, metavar="F",
                    help="fraction of train held out (default 0.1)")
-    g.add_argument("--image-size", type=int, metavar="PX", help="resize folder images")
+    g.add_argument("--image-size", type=int, metavar="PX",
+                   help="resize every image to PX x PX (e.g. 28 for the 8x8 digits)")
     g = p.add_argument_group("model")
     g.add_argument("--model", help="preset name (see `convolab models`) or a YAML spec file")
     g.add_argument("--dropout", type=float, metavar="R", help="Dropout rate (0 removes)")
@@ -105,7 +106,8 @@ def config_from_args(args):
             overrides[name] = value
         else:
             overrides.setdefault(section, {})[name] = value
-    if args.augment or any(getattr(args, f) is not None for f in AUGMENT_FLAGS):
+    # Any augmentation parameter turns augmentation on, except a flag that turns a thing off.
+    if args.augment or any(getattr(args, f) not in (None, False) for f in AUGMENT_FLAGS):
         overrides.setdefault("augment", {})["enabled"] = True
     for key, value in parse_set(args.set).items():
         if isinstance(value, dict):
@@ -179,7 +181,13 @@ def cmd_models(args) -> int:
     from .models import create_model, list_models
 
     if args.show:
-        shape = tuple(int(s) for s in args.input_shape.split("x"))
+        try:
+            shape = tuple(int(s) for s in args.input_shape.lower().split("x"))
+        except ValueError:
+            shape = ()
+        if len(shape) != 3 or min(shape) <= 0:
+            raise ConvolabError(f"--input-shape {args.input_shape!r} must look like HxWxC, "
+                                f"e.g. 28x28x1 or 32x32x3")
         model = create_model(args.show, input_shape=shape, num_classes=args.num_classes)
         model.summary()
         return 0
@@ -226,10 +234,18 @@ def cmd_predict(args) -> int:
     return EXIT_USER_ERROR if errors else 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake in one line, like every other convolab error."""
+
+    def error(self, message):
+        self.exit(EXIT_USER_ERROR, f"convolab: error: {self.prog}: {message} "
+                                   f"(see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="convolab", description="Train, evaluate and use Keras CNN image classifiers.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     p = sub.add_parser("train", help="train a model and write a run directory")
     _add_train_flags(p)

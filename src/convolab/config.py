@@ -14,11 +14,14 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import yaml
 
-from .errors import ConvolabError
+from .errors import ConvolabError, did_you_mean
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 LR_SCHEDULES = ("constant", "step-exp", "cosine", "one-cycle", "plateau")
 FILL_MODES = ("nearest", "constant", "reflect", "wrap")
+MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
+#: Smallest and largest square size `data.image_size` may ask for.
+IMAGE_SIZE_RANGE = (8, 1024)
 
 
 @dataclass
@@ -27,7 +30,7 @@ class DataConfig:
     validation_split: float = 0.1  # fraction of train held out for validation (stratified)
     train_samples: int | None = None  # stratified subset of train for quick runs; None = all
     source_dir: str | None = None  # a folder with the dataset's files, tried before downloads
-    image_size: int | None = None  # resize folder images to this square size; None = keep
+    image_size: int | None = None  # resize every image to this square size; None = keep
 
 
 @dataclass
@@ -170,13 +173,6 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
     return value
 
 
-def _suggest(name: str, choices) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def merge_overrides(config: Config, overrides: dict[str, Any], origin: str) -> Config:
     """Apply nested `overrides` (from a preset, a file or flags) onto `config` in place."""
     top_fields = {f.name for f in dataclasses.fields(Config)}
@@ -191,14 +187,14 @@ def merge_overrides(config: Config, overrides: dict[str, Any], origin: str) -> C
             for sub, subvalue in value.items():
                 if sub not in types:
                     raise ConvolabError(f"{origin}: unknown field {key}.{sub}"
-                                        f"{_suggest(sub, types)}; see `convolab config`")
+                                        f"{did_you_mean(sub, types)}; see `convolab config`")
                 setattr(section, sub, _coerce(subvalue, types[sub], f"{origin}: {key}.{sub}"))
         elif key in top_fields and key not in SECTIONS:
             types = _field_types(Config)
             setattr(config, key, _coerce(value, types[key], f"{origin}: {key}"))
         else:
             raise ConvolabError(f"{origin}: unknown field {key!r}"
-                                f"{_suggest(key, top_fields)}; see `convolab config`")
+                                f"{did_you_mean(key, top_fields)}; see `convolab config`")
     return config
 
 
@@ -210,7 +206,10 @@ def parse_set(assignments: list[str]) -> dict[str, Any]:
             raise ConvolabError(f"--set {item!r} must look like section.field=value, "
                                 f"e.g. --set train.lr=0.01")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw.strip() else None
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw  # not YAML (e.g. "[0.1" or "*net"): keep the text; fields check it
         parts = key.strip().split(".")
         if len(parts) == 1:
             out[parts[0]] = value
@@ -232,10 +231,19 @@ def validate(config: Config) -> Config:
         raise ConvolabError(f"train.lr must be positive, got {t.lr}")
     if t.optimizer not in OPTIMIZERS:
         raise ConvolabError(f"train.optimizer {t.optimizer!r} is not one of "
-                            f"{', '.join(OPTIMIZERS)}{_suggest(t.optimizer, OPTIMIZERS)}")
+                            f"{', '.join(OPTIMIZERS)}{did_you_mean(t.optimizer, OPTIMIZERS)}")
     if t.lr_schedule not in LR_SCHEDULES:
         raise ConvolabError(f"train.lr_schedule {t.lr_schedule!r} is not one of "
-                            f"{', '.join(LR_SCHEDULES)}{_suggest(t.lr_schedule, LR_SCHEDULES)}")
+                            f"{', '.join(LR_SCHEDULES)}{did_you_mean(t.lr_schedule, LR_SCHEDULES)}")
+    if not 0.0 <= t.momentum < 1.0:
+        raise ConvolabError(f"train.momentum must be in [0, 1), got {t.momentum}")
+    if t.weight_decay < 0:
+        raise ConvolabError(f"train.weight_decay must be >= 0, got {t.weight_decay}")
+    if t.monitor not in MONITORS:
+        raise ConvolabError(f"train.monitor {t.monitor!r} is not one of {', '.join(MONITORS)}"
+                            f"{did_you_mean(t.monitor, MONITORS)}")
+    if not 0 <= config.seed < 2**32:
+        raise ConvolabError(f"seed must be an integer from 0 to 2**32 - 1, got {config.seed}")
     if t.early_stopping is not None and t.early_stopping < 0:
         raise ConvolabError(f"train.early_stopping (patience) must be >= 0, "
                             f"got {t.early_stopping}")
@@ -250,8 +258,10 @@ def validate(config: Config) -> Config:
                             f"(e.g. --set train.monitor=loss)")
     if d.train_samples is not None and d.train_samples <= 0:
         raise ConvolabError(f"data.train_samples must be positive, got {d.train_samples}")
-    if d.image_size is not None and not 8 <= d.image_size <= 1024:
-        raise ConvolabError(f"data.image_size must be between 8 and 1024, got {d.image_size}")
+    low, high = IMAGE_SIZE_RANGE
+    if d.image_size is not None and not low <= d.image_size <= high:
+        raise ConvolabError(f"data.image_size must be between {low} and {high}, "
+                            f"got {d.image_size}")
     if m.dropout is not None and not 0.0 <= m.dropout < 1.0:
         raise ConvolabError(f"model.dropout must be in [0, 1), got {m.dropout}")
     if m.l1 < 0 or m.l2 < 0:

@@ -3,6 +3,7 @@
 Fixed file names (documented in the README):
 
     config.yaml       the resolved config the run used
+    model.yaml        the model spec it trained (a copy of the preset or of your YAML file)
     model.keras       the best model (lowest val_loss by default); raw 0-255 pixels in
     history.csv       one row per epoch: epoch (0-based), loss, accuracy, val_*, learning_rate
     metrics.json      test metrics, per-class report, confusion matrix, timings
@@ -27,6 +28,7 @@ from .config import Config, config_from_dict
 from .errors import ConvolabError
 
 CONFIG_FILE = "config.yaml"
+SPEC_FILE = "model.yaml"
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"

@@ -15,7 +15,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from . import atomic
@@ -36,8 +35,7 @@ def _as_config(config: Config | dict | None) -> Config:
 
 def default_run_dir(config: Config) -> Path:
     """runs/<model>-<dataset>-<time> for a run without --out."""
-    model = Path(config.model.name).stem if config.model.name.endswith(".yaml") \
-        else config.model.name
+    model = Path(config.model.name).stem  # a preset name, or a spec file's name
     dataset = config.data.name.replace(":", "-").replace("/", "_").replace("\\", "_")
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{model}-{dataset[:40]}-{stamp}"
@@ -59,32 +57,22 @@ def make_optimizer(cfg, steps_per_epoch: int):
     return keras.optimizers.RMSprop(learning_rate=lr)
 
 
-def build_model(config: Config, input_shape, num_classes: int):
-    """The model for `config`, augmentation layers in front when they are on."""
+
+def build_classifier(config: Config, spec: dict, input_shape, num_classes: int):
+    """The model for `config` from its spec, augmentation layers in front when they are on."""
     from .augment import augmentation_layers
     from .models import create_model
 
     m = config.model
-    return create_model(m.name, input_shape=input_shape, num_classes=num_classes,
+    return create_model(spec, input_shape=input_shape, num_classes=num_classes,
                         dropout=m.dropout, l1=m.l1, l2=m.l2, batchnorm=m.batchnorm,
-                        preprocessing=augmentation_layers(config.augment, config.seed))
+                        preprocessing=augmentation_layers(config.augment, config.seed),
+                        name=Path(m.name).stem)
 
 
-def _best_so_far(rows: list[dict], monitor: str) -> tuple[float | None, int]:
-    """(best value, epochs waited since it) over the rows of a previous attempt."""
-    from .callbacks import monitor_mode
-
-    values = [r[monitor] for r in rows if monitor in r]
-    if not values:
-        return None, 0
-    best_index = int(np.argmax(values) if monitor_mode(monitor) == "max" else np.argmin(values))
-    return float(values[best_index]), len(values) - 1 - best_index
-
-
-def _start_run(config: Config) -> tuple[Path, Path]:
-    """Create `<out>.partial/` with config.yaml; return (final_dir, work_dir)."""
+def _run_dirs(config: Config) -> tuple[Path, Path]:
+    """(final_dir, work_dir) for a new run; refuses folders that already exist."""
     final_dir = Path(config.out) if config.out else default_run_dir(config)
-    config.out = str(final_dir)
     work_dir = rundir.partial_dir(final_dir)
     if final_dir.exists():
         raise ConvolabError(f"run directory {final_dir} already exists; choose another --out "
@@ -92,10 +80,15 @@ def _start_run(config: Config) -> tuple[Path, Path]:
     if work_dir.exists():
         raise ConvolabError(f"an interrupted run is at {work_dir}; continue it with "
                             f"`convolab train --resume {final_dir}` or delete that folder")
+    return final_dir, work_dir
+
+
+def _start_run(config: Config, spec: dict, work_dir: Path) -> None:
+    """Create `<out>.partial/` with config.yaml and the model spec it will train."""
     work_dir.mkdir(parents=True)
     atomic.write_text(work_dir / rundir.CONFIG_FILE,
                       yaml.safe_dump(config.to_dict(), sort_keys=False))
-    return final_dir, work_dir
+    atomic.write_text(work_dir / rundir.SPEC_FILE, yaml.safe_dump(spec, sort_keys=False))
 
 
 def _locate_resume(resume: str | Path) -> tuple[Path, Path]:
@@ -117,6 +110,18 @@ def _locate_resume(resume: str | Path) -> tuple[Path, Path]:
     return final_dir, work_dir
 
 
+
+
+def _read_state(work_dir: Path) -> dict | None:
+    from .callbacks import read_backup_state
+
+    try:
+        return read_backup_state(work_dir / rundir.BACKUP_DIR)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConvolabError(f"the backup of {work_dir} is damaged ({exc}); delete the folder "
+                            f"and train again")
+
+
 def train(config: Config | dict | None = None, *, resume: str | Path | None = None,
           verbose: int | str = "auto", argv: list[str] | None = None,
           extra_callbacks: list | None = None):
@@ -127,19 +132,26 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
         resume: the run directory of an interrupted run to continue (config is then ignored).
         verbose: Keras progress output: "auto", 0 (silent), 1 (bar) or 2 (one line/epoch).
         argv: the command line to record in environment.json. Defaults to sys.argv.
-        extra_callbacks: more Keras callbacks to pass to `fit`.
+        extra_callbacks: more Keras callbacks for `fit` (they run before the checkpoint).
     """
     import keras
 
-    from .callbacks import (BestModelCheckpoint, HistoryCSV, ResumableEarlyStopping,
-                            TrainingBackup, read_backup_state, read_history)
+    from .callbacks import (HistoryCSV, ResumableEarlyStopping, ResumableReduceLROnPlateau,
+                            RunCheckpoint, monitor_mode, read_backup_state, read_history)
     from .data import load_dataset
+    from .models import load_spec
 
     if resume is not None:
         final_dir, work_dir = _locate_resume(resume)
         config = config_from_dict(yaml.safe_load((work_dir / rundir.CONFIG_FILE).read_text()))
+        spec = yaml.safe_load((work_dir / rundir.SPEC_FILE).read_text())
+        state = _read_state(work_dir)
     else:
         config = _as_config(config)
+        final_dir, work_dir = _run_dirs(config)
+        config.out = str(final_dir)
+        spec = load_spec(config.model.name)
+        state = None
 
     keras.utils.set_random_seed(config.seed)
     d = config.data
@@ -149,16 +161,16 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
     from .augment import warn_if_flip_wrong
 
     warn_if_flip_wrong(config.augment, ds.name)
-    model = build_model(config, ds.input_shape, ds.num_classes)
+    model = build_classifier(config, spec, ds.input_shape, ds.num_classes)
     if len(model.inputs) != 1:
         raise ConvolabError(f"model {config.model.name} has {len(model.inputs)} inputs; "
                             f"training on an image dataset needs exactly one")
-    if resume is None:
-        final_dir, work_dir = _start_run(config)
-
     t = config.train
-    steps_per_epoch = math.ceil(len(ds.x_train) / t.batch_size)
     n_outputs = len(model.outputs)
+    if n_outputs > 1 and t.monitor.endswith("accuracy"):
+        raise ConvolabError(f"model {config.model.name} has {n_outputs} outputs, so there is "
+                            f"no single {t.monitor!r}; monitor val_loss or loss")
+    steps_per_epoch = math.ceil(len(ds.x_train) / t.batch_size)
     if t.label_smoothing > 0:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing)
         y_train = keras.utils.to_categorical(ds.y_train, ds.num_classes)
@@ -169,42 +181,45 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
     model.compile(optimizer=make_optimizer(t, steps_per_epoch),
                   loss=[loss] * n_outputs if n_outputs > 1 else loss,
                   metrics=[["accuracy"]] * n_outputs if n_outputs > 1 else ["accuracy"])
+    if resume is None:
+        _start_run(config, spec, work_dir)  # only now: every check above has passed
 
     backup_dir = work_dir / rundir.BACKUP_DIR
     initial_epoch, seconds_before, previous_rows = 0, 0.0, []
-    state = read_backup_state(backup_dir) if resume is not None else None
     if state is not None:
         model.optimizer.build(model.trainable_variables)
-        model.load_weights(backup_dir / "state.weights.h5")
+        model.load_weights(backup_dir / state["weights"])
         initial_epoch = int(state["epochs_done"])
         seconds_before = float(state.get("train_seconds", 0.0))
         previous_rows = [r for r in read_history(work_dir / rundir.HISTORY_FILE)
                          if r["epoch"] < initial_epoch]
-    best, wait = _best_so_far(previous_rows, t.monitor)
+    state = state or {}
 
     clock = {"start": time.perf_counter()}
-
-    def elapsed() -> float:
-        return seconds_before + time.perf_counter() - clock["start"]
-
-    callbacks = [
-        HistoryCSV(work_dir / rundir.HISTORY_FILE, previous_rows=previous_rows),
-        BestModelCheckpoint(work_dir / rundir.MODEL_FILE, monitor=t.monitor,
-                            h5_path=work_dir / rundir.H5_FILE if config.save_h5 else None,
-                            initial_best=best),
-        TrainingBackup(backup_dir, extra_state=lambda: {"train_seconds": elapsed()}),
-    ]
+    resumable = {}  # state key -> callback whose counters must survive a resume
     if t.early_stopping is not None:
-        callbacks.append(ResumableEarlyStopping(
-            monitor=t.monitor, patience=t.early_stopping, restore_best_weights=True,
-            initial_best=best, initial_wait=wait,
-            mode="max" if "acc" in t.monitor else "min"))
+        resumable["early_stopping"] = ResumableEarlyStopping(
+            monitor=t.monitor, patience=t.early_stopping, mode=monitor_mode(t.monitor),
+            resume_state=state.get("early_stopping"))
     if t.lr_schedule == "plateau":
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor=t.monitor, factor=0.2, patience=2, min_lr=t.lr / 1000))
+        resumable["plateau"] = ResumableReduceLROnPlateau(
+            monitor=t.monitor, factor=0.2, patience=2, min_lr=t.lr / 1000,
+            mode=monitor_mode(t.monitor), resume_state=state.get("plateau"))
+
+    def extra_state() -> dict:
+        extra = {key: cb.saved_state() for key, cb in resumable.items()}
+        extra["train_seconds"] = seconds_before + time.perf_counter() - clock["start"]
+        return extra
+
+    callbacks = [HistoryCSV(work_dir / rundir.HISTORY_FILE, previous_rows=previous_rows),
+                 *resumable.values()]
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(work_dir / "tensorboard")))
     callbacks.extend(extra_callbacks or [])
+    # Last, so that what it commits includes every other callback's effect on the epoch.
+    checkpoint = RunCheckpoint(backup_dir, monitor=t.monitor, initial_state=state,
+                               extra_state=extra_state)
+    callbacks.append(checkpoint)
 
     x_train = ds.x_train.astype("float32")
     validation = None
@@ -212,17 +227,24 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
         validation = (ds.x_val.astype("float32"),
                       [y_val] * n_outputs if n_outputs > 1 else y_val)
     clock["start"] = time.perf_counter()
-    if initial_epoch < t.epochs:
-        model.fit(x_train, [y_train] * n_outputs if n_outputs > 1 else y_train,
-                  batch_size=t.batch_size, epochs=t.epochs, initial_epoch=initial_epoch,
-                  validation_data=validation, callbacks=callbacks, verbose=verbose,
-                  shuffle=True)
-    train_seconds = elapsed()
-    return finish_run(work_dir, final_dir, config, ds, train_seconds, argv)
+    if initial_epoch < t.epochs and not state.get("stopped"):
+        try:
+            model.fit(x_train, [y_train] * n_outputs if n_outputs > 1 else y_train,
+                      batch_size=t.batch_size, epochs=t.epochs, initial_epoch=initial_epoch,
+                      validation_data=validation, callbacks=callbacks, verbose=verbose,
+                      shuffle=True)
+        except Exception:
+            if resume is None and read_backup_state(backup_dir) is None:
+                shutil.rmtree(work_dir, ignore_errors=True)  # no epoch finished: nothing kept
+            raise
+        state = checkpoint.state
+    if "best_file" not in state:
+        raise ConvolabError(f"{work_dir} has no finished epoch to resume from; delete the "
+                            f"folder and train again")
+    return finish_run(work_dir, final_dir, config, ds, state, argv)
 
 
-def finish_run(work_dir: Path, final_dir: Path, config: Config, ds, train_seconds: float,
-               argv=None):
+def finish_run(work_dir: Path, final_dir: Path, config: Config, ds, state: dict, argv=None):
     """Evaluate the best model on the test set, write metrics/plots/report, publish the run."""
     from .callbacks import read_history
     from .environment import describe_environment
@@ -230,24 +252,24 @@ def finish_run(work_dir: Path, final_dir: Path, config: Config, ds, train_second
     from .report import plot_confusion_matrix, plot_learning_curves, plot_misclassified
     from .report import write_report
 
-    if not (work_dir / rundir.MODEL_FILE).is_file():
-        raise ConvolabError(f"training of {final_dir} finished without a checkpoint "
-                            f"(monitor {config.train.monitor!r} never improved)")
+    with atomic.atomic_path(work_dir / rundir.MODEL_FILE) as tmp:
+        shutil.copyfile(work_dir / rundir.BACKUP_DIR / state["best_file"], tmp)
     run = rundir.Run(work_dir)
+    if config.save_h5:
+        with atomic.atomic_path(work_dir / rundir.H5_FILE) as tmp:
+            run.model.save(tmp)
     probs = run.predict(ds.x_test)
     metrics = compute_metrics(ds.y_test, probs, ds.class_names)
     rows = read_history(work_dir / rundir.HISTORY_FILE)
-    best, _ = _best_so_far(rows, config.train.monitor)
-    best_epoch = next((r["epoch"] + 1 for r in rows if r.get(config.train.monitor) == best),
-                      None)
     metrics.update({
         "dataset": ds.name,
         "model": config.model.name,
         "class_names": list(ds.class_names),
-        "train_seconds": round(train_seconds, 2),
+        "train_seconds": round(float(state.get("train_seconds", 0.0)), 2),
         "epochs_run": len(rows),
-        "best_epoch": best_epoch,
+        "best_epoch": int(state["best_epoch"]) + 1,
         "monitor": config.train.monitor,
+        "early_stopped": bool(state.get("stopped")),
         "train_samples": int(len(ds.x_train)),
         "val_samples": int(len(ds.x_val)),
         "test_samples": int(len(ds.x_test)),
@@ -266,9 +288,10 @@ def finish_run(work_dir: Path, final_dir: Path, config: Config, ds, train_second
     plot_misclassified(ds.x_test, ds.y_test, probs.argmax(axis=1), probs, ds.class_names,
                        plots / "misclassified.png")
     write_report(work_dir)
-    shutil.rmtree(work_dir / rundir.BACKUP_DIR, ignore_errors=True)
     if final_dir.exists():
         raise ConvolabError(f"run directory {final_dir} appeared while training; the "
                             f"finished run is kept at {work_dir}")
     os.replace(work_dir, final_dir)
+    # Only after the rename: a kill before it leaves a backup that --resume can finish from.
+    shutil.rmtree(final_dir / rundir.BACKUP_DIR, ignore_errors=True)
     return rundir.Run.load(final_dir)

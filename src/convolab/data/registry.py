@@ -8,12 +8,12 @@ x_test, y_test.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConvolabError
+from ..config import IMAGE_SIZE_RANGE
+from ..errors import ConvolabError, did_you_mean
 from . import builtin
 from .dataset import Dataset
 from .digits import DIGITS_DESCRIPTION, load_digits_dataset
@@ -27,8 +27,6 @@ FOLDER_DESCRIPTION = ("your images: one sub-folder per class (PNG, JPEG, BMP, GI
                       "optionally split into train/ and test/; otherwise 20% is held out as test")
 NPZ_DESCRIPTION = ("an .npz file with x_train, y_train, x_test, y_test (images (N,H,W) or "
                    "(N,H,W,C); labels 0..K-1; optional class_names)")
-#: Smallest and largest square size `image_size` may ask for.
-IMAGE_SIZE_RANGE = (8, 1024)
 
 
 def _builtin_names() -> list[str]:
@@ -67,8 +65,7 @@ def _parse(name: str) -> tuple[str, str]:
     elif name.endswith(".npz"):
         hint = f" (did you mean 'npz:{name}'?)"
     else:
-        close = difflib.get_close_matches(key, _builtin_names(), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(key, _builtin_names())
     raise ConvolabError(f"unknown dataset {name!r}{hint}; choose one of "
                         f"{', '.join(_builtin_names())}, folder:PATH, npz:PATH")
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import keras
 
-from ..errors import ConvolabError
+from ..errors import ConvolabError, did_you_mean
 from .regularize import regularize
-from .spec import build_model, did_you_mean, normalize, read_spec_file
+from .spec import build_model, normalize, read_spec_file
 
 
 def _preset_folder():

@@ -28,7 +28,6 @@ is built (`build_model`), not before, so one spec serves every dataset.
 from __future__ import annotations
 
 import copy
-import difflib
 import functools
 import inspect
 import re
@@ -38,7 +37,7 @@ from typing import Any
 import keras
 import yaml
 
-from ..errors import ConvolabError
+from ..errors import ConvolabError, did_you_mean
 
 SPEC_TYPES = ("sequential", "functional")
 SEQUENTIAL_KEYS = ("type", "description", "name", "layers")
@@ -50,13 +49,6 @@ RESCALE_NAME = "rescale"
 #: Keyword arguments every Keras layer accepts besides those of its own constructor.
 BASE_LAYER_ARGS = ("name", "dtype", "trainable", "autocast", "activity_regularizer",
                    "input_shape", "input_dim")
-
-
-def did_you_mean(name: str, choices) -> str:
-    """' (did you mean 'X'?)' for the closest choice (case-insensitive), or ''."""
-    by_lower = {str(c).lower(): str(c) for c in choices}
-    close = difflib.get_close_matches(str(name).lower(), list(by_lower), n=1, cutoff=0.6)
-    return f" (did you mean {by_lower[close[0]]!r}?)" if close else ""
 
 
 @functools.lru_cache(maxsize=1)
