@@ -5,7 +5,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from convolab.errors import ConvolabError
-from convolab.preprocess import default_style, prepare_files, prepare_image
+from convolab.preprocess import prepare_files, prepare_image
 
 SEVEN = [(700, 150), (950, 150), (800, 600)]  # an off-centre "7" on a 1200x900 page
 
@@ -143,13 +143,25 @@ def test_resize_style_keeps_colours_and_shape():
     assert grey[14, 14, 0] == pytest.approx(np.asarray(img.convert("L"))[30, 60], abs=1)
 
 
-def test_default_style():
-    assert default_style((28, 28, 1)) == "mnist"
-    assert default_style((32, 32, 3)) == "resize"
+def test_fashion_style_trims_fits_and_centres_a_product_photo():
+    from PIL import ImageDraw
+
+    page = Image.new("RGB", (600, 400), (245, 245, 245))
+    draw = ImageDraw.Draw(page)
+    draw.rectangle((60, 150, 360, 300), fill=(30, 30, 60))  # a dark "bag", off-centre
+    draw.rectangle((150, 90, 270, 150), outline=(30, 30, 60), width=12)  # its handle
+    out = prepare_image(page, (28, 28, 1), "fashion")[:, :, 0]
+    rows, cols = np.nonzero(out > 20)
+    assert cols.max() - cols.min() + 1 >= 27  # the longer side fills the 28 px
+    assert abs((rows.min() + rows.max()) / 2 - 13.5) <= 1  # centred
+    assert out[rows.min():rows.max() + 1].max() > 200  # the product is bright on black
+    assert out[0].max() == 0 and out[-1].max() == 0
+    mnist = prepare_image(page, (28, 28, 1), "mnist")[:, :, 0]
+    assert np.ptp(np.nonzero(mnist > 20)[1]) + 1 <= 21  # digits keep the 20 px box instead
 
 
 @pytest.mark.parametrize("shape, style, words", [
-    ((28, 28, 1), "mnsit", "not one of mnist, resize"),
+    ((28, 28, 1), "mnsit", "not one of mnist, fashion, resize"),
     ((28, 28, 4), "resize", "1 or 3 channels"),
     ((28, 28), "resize", "height, width, channels"),
 ])

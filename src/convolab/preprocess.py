@@ -2,7 +2,7 @@
 
 Two styles:
 
-- ``"mnist"`` (for 28x28x1 digit and clothing models): the classic MNIST preparation
+- ``"mnist"`` (for digit models): the classic MNIST preparation
   (LeCun et al.). The image becomes greyscale with bright ink on a black background (light
   paper is inverted); the paper level and its noise are subtracted so paper becomes 0, and
   specks are erased. The image is cropped to the ink, strokes too thin to survive the
@@ -10,6 +10,11 @@ Two styles:
   is 20 px, and it is pasted into a 28x28 black field so that its centre of mass sits at the
   centre (14, 14). Other sizes scale the 20-in-28 box by the same ratio (e.g. 40 px in a
   56x56 input). An image without ink gives a blank (all-zero) input.
+- ``"fashion"`` (Fashion-MNIST models): the Fashion-MNIST preparation (Xiao et al. 2017).
+  Greyscale, a light background negated so the product is bright on black, the background
+  level subtracted, the image trimmed to the product, its longer side resized to the full
+  28 px (aspect kept) and the product centred. Unlike digits, shading is kept: no noise
+  threshold, no speck removal, no stroke thickening.
 - ``"resize"`` (any other model): convert to L or RGB to match the channels and resize to
   (H, W) with bilinear filtering, as training images of a folder dataset are resized.
 
@@ -29,7 +34,7 @@ from scipy import ndimage
 from .data.images import IMAGE_SUFFIXES, normalize_image, read_image
 from .errors import ConvolabError
 
-STYLES = ("mnist", "resize")
+STYLES = ("mnist", "fashion", "resize")
 
 #: MNIST digits fit a 20x20 box inside the 28x28 field.
 BOX_FRACTION = 20 / 28
@@ -49,11 +54,6 @@ TARGET_STROKE_PX = 2.0
 WORK_SCALE = 8
 
 
-def default_style(input_shape: tuple[int, int, int]) -> str:
-    """The preparation style that suits a model: "mnist" for 28x28x1 inputs, else "resize"."""
-    return "mnist" if tuple(input_shape) == (28, 28, 1) else "resize"
-
-
 def _check_shape(input_shape) -> tuple[int, int, int]:
     """Validate an (H, W, C) model input shape with C of 1 or 3."""
     shape = tuple(int(s) for s in input_shape)
@@ -68,7 +68,8 @@ def _check_style(style: str) -> None:
     """Raise a ConvolabError for an unknown preparation style."""
     if style not in STYLES:
         raise ConvolabError(f"image style {style!r} is not one of {', '.join(STYLES)}; use "
-                            f"mnist for 28x28 digit or clothing models, resize otherwise")
+                            f"mnist for digit models, fashion for Fashion-MNIST models, "
+                            f"resize otherwise")
 
 
 def _border(a: np.ndarray) -> np.ndarray:
@@ -177,6 +178,24 @@ def _prepare_mnist(img: Image.Image, height: int, width: int) -> np.ndarray:
     return _centre_by_mass(digit, height, width)
 
 
+def _prepare_fashion(img: Image.Image, height: int, width: int) -> np.ndarray:
+    """Fashion-MNIST-style preparation; returns float32 (height, width) in 0..255."""
+    grey = np.asarray(img.convert("L"), dtype=np.float32)
+    if np.median(_border(grey)) > 127:
+        grey = 255.0 - grey  # the product becomes bright on black
+    product = np.clip(grey - float(np.median(_border(grey))), 0.0, 255.0)
+    rows, cols = np.nonzero(product > MIN_CONTRAST / 2)
+    if len(rows) == 0:
+        return np.zeros((height, width), dtype=np.float32)
+    crop = product[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    fitted = np.asarray(_fit(Image.fromarray(np.round(crop).astype(np.uint8)),
+                             (width, height)), dtype=np.float32)
+    top, left = (height - fitted.shape[0]) // 2, (width - fitted.shape[1]) // 2
+    field = np.zeros((height, width), dtype=np.float32)
+    field[top:top + fitted.shape[0], left:left + fitted.shape[1]] = fitted
+    return field
+
+
 def prepare_image(img: Image.Image, input_shape: tuple[int, int, int],
                   style: str) -> np.ndarray:
     """Turn one PIL image into model input: float32 (H, W, C) with raw 0..255 values.
@@ -185,13 +204,15 @@ def prepare_image(img: Image.Image, input_shape: tuple[int, int, int],
         img: any PIL image (greyscale, RGB, with or without transparency).
         input_shape: the model's (H, W, C); C must be 1 or 3.
         style: "mnist" for the MNIST preparation (crop, 20-in-28 box, centre of mass),
+            "fashion" for the Fashion-MNIST one (trim, fit 28, centre, shading kept),
             "resize" to simply resize to (H, W). See the module docstring.
     """
     height, width, channels = _check_shape(input_shape)
     _check_style(style)
     img = normalize_image(img)
-    if style == "mnist":
-        grey = _prepare_mnist(img, height, width)[:, :, None]  # (H, W, 1)
+    if style in ("mnist", "fashion"):
+        prepare = _prepare_mnist if style == "mnist" else _prepare_fashion
+        grey = prepare(img, height, width)[:, :, None]  # (H, W, 1)
         return np.repeat(grey, channels, axis=2).astype(np.float32)
     img = img.convert("L" if channels == 1 else "RGB")
     if img.size != (width, height):

@@ -132,8 +132,9 @@ class Run:
         return outputs[0] if isinstance(outputs, list) else outputs
 
     def preprocessing_style(self) -> str:
-        """'mnist' for digit models (centre-of-mass preprocessing), else 'resize'."""
-        return "mnist" if self.config.data.name in ("mnist", "digits") else "resize"
+        """How photos are prepared for this model (see `preprocess.py`)."""
+        return {"mnist": "mnist", "digits": "mnist",
+                "fashion_mnist": "fashion"}.get(self.config.data.name, "resize")
 
     def predict_files(self, paths: list[str], top_k: int = 3) -> tuple[list[dict], list]:
         """Predict image files; returns (results, errors) where a bad file is an error entry.

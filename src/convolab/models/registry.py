@@ -97,7 +97,8 @@ def create_model(name_or_spec: str | dict, *, input_shape=(28, 28, 1), num_class
     if isinstance(name_or_spec, dict):
         spec = copy.deepcopy(name_or_spec)
         default_name = str(spec.get("name") or "model")
-        origin = f"model spec {spec['name']!r}" if spec.get("name") else "model spec (dict)"
+        label = spec.get("name") or name
+        origin = f"model {label!r}" if label else "model spec (dict)"
     else:
         spec, origin, default_name = _locate(name_or_spec)
     graph = normalize(spec, origin)

@@ -375,8 +375,12 @@ def _call(graph: dict, name: str, layer, tensors: list) -> Any:
     try:
         return layer(tensors[0] if len(tensors) == 1 else tensors)
     except Exception as exc:
+        spatial = [d for t in tensors if len(t.shape) == 4 for d in t.shape[1:3]]
+        hint = ("; the image is too small by then for this model: use larger images "
+                "(e.g. --image-size 28) or a smaller model (e.g. --model mlp-bn)"
+                if spatial and min(spatial) < 3 else "; check its arguments and inputs")
         raise ConvolabError(f"{graph['origin']}, {node['at']}: fails on its input of shape "
-                            f"{shapes}: {_keras_message(exc)}; check its arguments and inputs")
+                            f"{shapes}: {_keras_message(exc)}{hint}")
 
 
 def _is_softmax(layer) -> bool:
