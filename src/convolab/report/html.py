@@ -24,6 +24,7 @@ import yaml
 
 from ..atomic import write_text
 from ..errors import ConvolabError
+from ..run import CONFIG_FILE, ENVIRONMENT_FILE, METRICS_FILE, PLOTS_DIR, REPORT_FILE
 
 #: Plots shown first, in this order; any other PNG follows in name order.
 PLOT_ORDER = ("learning_curves", "confusion_matrix", "misclassified")
@@ -114,7 +115,7 @@ def _flatten(data: dict, prefix: str = "") -> list[tuple[str, str]]:
 
 def _plots(run_dir: Path) -> list[Path]:
     """PNG files under run_dir/plots: the known ones first, then the rest by name."""
-    folder = run_dir / "plots"
+    folder = run_dir / PLOTS_DIR
     if not folder.is_dir():
         return []
     pngs = sorted(p for p in folder.rglob("*.png") if p.is_file() and not p.name.startswith("."))
@@ -173,12 +174,12 @@ def render_report(run_dir: str | os.PathLike) -> str:
     if not run_dir.is_dir():
         raise ConvolabError(f"run directory {run_dir} does not exist; pass the folder a "
                             f"training run wrote")
-    metrics = _read_json(run_dir / "metrics.json")
+    metrics = _read_json(run_dir / METRICS_FILE)
     if metrics is None:
         raise ConvolabError(f"run directory {run_dir} has no readable metrics.json; "
                             f"train or evaluate the run first so it records its test metrics")
-    config, config_text = _read_config(run_dir / "config.yaml")
-    environment = _read_json(run_dir / "environment.json") or {}
+    config, config_text = _read_config(run_dir / CONFIG_FILE)
+    environment = _read_json(run_dir / ENVIRONMENT_FILE) or {}
 
     def section(name: str) -> dict:
         value = config.get(name)
@@ -232,6 +233,6 @@ def write_report(run_dir: str | os.PathLike) -> Path:
     other file is optional.
     """
     page = render_report(run_dir)
-    target = Path(run_dir) / "report.html"
+    target = Path(run_dir) / REPORT_FILE
     write_text(target, page)
     return target

@@ -7,7 +7,6 @@ atomically and returns its path.
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from pathlib import Path
@@ -40,24 +39,25 @@ def _short(name: str, length: int = 14) -> str:
     return name if len(name) <= length else name[:length - 1] + "…"
 
 
-def read_history(history_csv: str | os.PathLike) -> dict[str, list[float]]:
-    """The columns of a Keras CSVLogger file as {name: values}; raise if it has no epochs."""
+def history_columns(history_csv: str | os.PathLike) -> dict[str, list[float]]:
+    """The columns of a run's history.csv as {name: values}; raise if it has no epochs."""
+    from ..callbacks import read_history
+
     path = Path(history_csv)
     if not path.is_file():
         raise ConvolabError(f"training history {path} does not exist; train a model first "
                             f"or pass the run directory it wrote")
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    try:
+        rows = read_history(path)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ConvolabError(f"training history {path} is not a history.csv ({exc}); "
+                            f"pass the file a run wrote")
     if not rows:
         raise ConvolabError(f"training history {path} holds no epochs; the run stopped "
                             f"before its first epoch ended")
-    columns: dict[str, list[float]] = {}
-    for name in rows[0]:
-        try:
-            columns[name] = [float(row[name]) for row in rows]
-        except (TypeError, ValueError):
-            continue  # a column that is not numeric (or a ragged row): not plottable
-    return columns
+    names = [name for name in rows[0]]
+    return {name: [float(row[name]) for row in rows] for name in names
+            if all(name in row for row in rows)}
 
 
 def plot_learning_curves(history_csv: str | os.PathLike, out_png: str | os.PathLike) -> Path:
@@ -66,7 +66,7 @@ def plot_learning_curves(history_csv: str | os.PathLike, out_png: str | os.PathL
     Reads a Keras CSVLogger file (columns epoch, loss, accuracy, optionally val_loss,
     val_accuracy and lr). Epochs are drawn from 1.
     """
-    history = read_history(history_csv)
+    history = history_columns(history_csv)
     count = len(next(iter(history.values())))
     epochs = np.asarray(history.get("epoch", range(count))) + 1
     lr_key = next((k for k in ("lr", "learning_rate") if k in history), None)
