@@ -674,3 +674,21 @@ def test_bad_split_arguments():
                           ({"image_size": 4}, "image_size")):
         with pytest.raises(ConvolabError, match=words):
             load_dataset("digits", **kwargs)
+
+
+def test_folder_sizes_follow_exif_orientation(tmp_path):
+    from PIL import Image
+
+    from convolab.data import load_dataset
+
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        for i in range(5):
+            Image.new("L", (40, 20), 30 * i).save(tmp_path / cls / f"{i}.png")
+    # Stored 20 wide x 40 high, but EXIF says "rotate 90": upright it is 40 x 20 like the rest.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("L", (20, 40), 200).save(tmp_path / "a" / "rotated.jpg", exif=exif.tobytes())
+    ds = load_dataset(f"folder:{tmp_path}", validation_split=0)
+    assert ds.input_shape == (20, 40, 1)
+    assert not any("resized" in note for note in ds.notes)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ..errors import ConvolabError
 from .dataset import Dataset
@@ -23,6 +24,9 @@ from .split import stratified_split
 
 #: Seed of the fixed 20% test split used when the folder has no train/ and test/.
 FOLDER_TEST_SEED = 20
+#: EXIF orientation tag, and its values that swap width and height.
+ORIENTATION_TAG = 0x0112
+TRANSPOSED_ORIENTATIONS = (5, 6, 7, 8)
 #: Square size used when the images differ in size and no image_size was given.
 DEFAULT_MIXED_SIZE = 64
 
@@ -59,34 +63,58 @@ def _image_files(class_dir: Path) -> list[Path]:
     return files
 
 
-def _read_classes(root: Path, class_names: list[str]) -> tuple[list[np.ndarray], list[int]]:
+def _choose_size(folders: list[Path], class_names: list[str], image_size: int | None,
+                 notes: list[str]) -> int | None:
+    """The square size every image is resized to as it is read; None keeps them as they are.
+
+    Sizes come from the file headers, so no image is decoded twice and a folder of large
+    photos is never held in memory at full resolution.
+    """
+    sizes = set()
+    for folder in folders:
+        for name in class_names:
+            for path in _image_files(folder / name):
+                try:
+                    with Image.open(path) as img:
+                        width, height = img.size
+                        if img.getexif().get(ORIENTATION_TAG) in TRANSPOSED_ORIENTATIONS:
+                            width, height = height, width  # normalize_image turns it upright
+                        sizes.add((width, height))
+                except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+                    continue  # read_image reports the file properly when it is read
+    if image_size is not None:
+        if sizes != {(image_size, image_size)}:
+            notes.append(f"resized all images to {image_size}x{image_size}")
+        return image_size
+    if len(sizes) > 1:
+        notes.append(f"images had {len(sizes)} different sizes; resized all to "
+                     f"{DEFAULT_MIXED_SIZE}x{DEFAULT_MIXED_SIZE}")
+        return DEFAULT_MIXED_SIZE
+    return None
+
+
+def _read_classes(root: Path, class_names: list[str],
+                  size: int | None) -> tuple[list[np.ndarray], list[int]]:
     """Read every image under root/CLASS/ as (H, W) grey or (H, W, 3) RGB arrays."""
     images, labels = [], []
     for label, name in enumerate(class_names):
         for path in _image_files(root / name):
-            images.append(np.asarray(normalize_image(read_image(path))))  # (H, W) or (H, W, 3)
+            image = np.asarray(normalize_image(read_image(path)))  # (H, W) or (H, W, 3)
+            if size is not None and image.shape[:2] != (size, size):
+                image = resize_image(image, size)
+            images.append(image)
             labels.append(label)
     return images, labels
 
 
-def _stack(images: list[np.ndarray], image_size: int | None,
-           notes: list[str]) -> np.ndarray:
-    """One (N, H, W, C) uint8 array: RGB if any image is colour; one size."""
+def _stack(images: list[np.ndarray], notes: list[str]) -> np.ndarray:
+    """One (N, H, W, C) uint8 array: RGB if any image is colour."""
     if any(a.ndim == 3 for a in images):
         if not all(a.ndim == 3 for a in images):
             notes.append("converted greyscale images to RGB because some images are in colour")
         images = [a if a.ndim == 3 else np.repeat(a[..., None], 3, axis=2) for a in images]
     else:
         images = [a[..., None] for a in images]
-    sizes = {a.shape[:2] for a in images}
-    size = image_size
-    if size is None and len(sizes) > 1:
-        size = DEFAULT_MIXED_SIZE
-        notes.append(f"images had {len(sizes)} different sizes; resized all to {size}x{size}")
-    elif size is not None and sizes != {(size, size)}:
-        notes.append(f"resized all images to {size}x{size}")
-    if size is not None:
-        images = [a if a.shape[:2] == (size, size) else resize_image(a, size) for a in images]
     return np.stack(images)
 
 
@@ -106,15 +134,17 @@ def load_folder_dataset(path: str | Path, name: str, image_size: int | None = No
         if test_names != class_names:
             raise ConvolabError(f"folder {root}: train/ has classes {class_names} but test/ has "
                                 f"{test_names}; give both the same class sub-folders")
-        train_images, y_train = _read_classes(root / "train", class_names)
-        test_images, y_test = _read_classes(root / "test", class_names)
-        x = _stack(train_images + test_images, image_size, notes)
+        size = _choose_size([root / "train", root / "test"], class_names, image_size, notes)
+        train_images, y_train = _read_classes(root / "train", class_names, size)
+        test_images, y_test = _read_classes(root / "test", class_names, size)
+        x = _stack(train_images + test_images, notes)
         x_train, x_test = x[:len(train_images)], x[len(train_images):]
         y_train, y_test = np.asarray(y_train, np.int64), np.asarray(y_test, np.int64)
     else:
         class_names = [p.name for p in _class_dirs(root)]
-        images, labels = _read_classes(root, class_names)
-        x, y = _stack(images, image_size, notes), np.asarray(labels, np.int64)
+        size = _choose_size([root], class_names, image_size, notes)
+        images, labels = _read_classes(root, class_names, size)
+        x, y = _stack(images, notes), np.asarray(labels, np.int64)
         train, test = stratified_split(y, 0.2, FOLDER_TEST_SEED)
         if len(test) == 0:
             raise ConvolabError(f"folder {root} has too few images to hold out a test set; "
