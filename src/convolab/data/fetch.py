@@ -12,7 +12,6 @@ import gzip
 import sys
 import tempfile
 import urllib.parse
-import zipfile
 import zlib
 from pathlib import Path
 from typing import Callable
@@ -25,10 +24,10 @@ from .builtin import IdxSpec
 from .cache import cache_dir, check_file, record_file
 from .dataset import Dataset
 from .idx import idx_bytes, read_idx
+from .npz import REQUIRED_KEYS, read_npz
 from .sources import (SourceFailed, download, offline, read_package_members, sha256_bytes,
                       sha256_file)
 
-NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
 def _gunzip(data: bytes, name: str) -> bytes:
@@ -51,14 +50,12 @@ def _package_filename(spec: IdxSpec) -> str:
 def _from_npz(spec: IdxSpec, path: Path) -> dict[str, bytes]:
     """The four IDX files rebuilt from an npz holding x_train, y_train, x_test, y_test."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = [np.asarray(npz[key]) for key in NPZ_KEYS]
-    except KeyError as exc:
-        raise SourceFailed(f"{path.name} has no key {exc}; it needs {', '.join(NPZ_KEYS)}")
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise SourceFailed(f"{path.name} is not a readable npz file ({exc})")
+        arrays = read_npz(path)
+    except ConvolabError as exc:
+        raise SourceFailed(str(exc))
     out = {}
-    for f, array in zip(spec.files, arrays):
+    for f, key in zip(spec.files, REQUIRED_KEYS):
+        array = arrays[key]
         if array.dtype.kind in "iu" and array.size and 0 <= array.min() and array.max() <= 255:
             array = array.astype(np.uint8)
         if array.dtype != np.uint8:
