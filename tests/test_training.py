@@ -208,3 +208,27 @@ def test_tensorboard_logs_are_written(tmp_path):
     run = convolab.train(config, verbose=0)
     events = list((run.path / "tensorboard").rglob("events.out.tfevents.*"))
     assert any("train" in str(p) for p in events) and any("validation" in str(p) for p in events)
+
+
+def test_a_model_with_an_auxiliary_output_trains_on_the_same_labels(tmp_path):
+    spec = tmp_path / "two_heads.yaml"
+    spec.write_text(textwrap.dedent("""
+        type: functional
+        inputs: [image]
+        nodes:
+          flat: {layer: Flatten, inputs: image}
+          h:    {layer: Dense, args: {units: 32, activation: relu}, inputs: flat}
+          out:  {layer: Dense, args: {units: $num_classes, activation: softmax}, inputs: h}
+          aux:  {layer: Dense, args: {units: $num_classes, activation: softmax}, inputs: flat}
+        outputs: [out, aux]
+    """))
+    config = tiny_digits(tmp_path, "two", epochs=4)
+    config["model"] = {"name": str(spec)}
+    run = convolab.train(config, verbose=0)
+    assert len(run.model.outputs) == 2
+    assert run.metrics["test_accuracy"] > 0.8  # scored on the first output
+    config = tiny_digits(tmp_path, "two-acc", monitor="val_accuracy")
+    config["model"] = {"name": str(spec)}
+    with pytest.raises(ConvolabError, match="no single 'val_accuracy'"):
+        convolab.train(config, verbose=0)
+    assert not (tmp_path / "two-acc").exists() and not partial_dir(tmp_path / "two-acc").exists()

@@ -167,6 +167,11 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
                             f"training on an image dataset needs exactly one")
     t = config.train
     n_outputs = len(model.outputs)
+
+    def per_output(value):
+        """Several outputs (auxiliary heads) each take the same loss, metric and labels."""
+        return [value] * n_outputs if n_outputs > 1 else value
+
     if n_outputs > 1 and t.monitor.endswith("accuracy"):
         raise ConvolabError(f"model {config.model.name} has {n_outputs} outputs, so there is "
                             f"no single {t.monitor!r}; monitor val_loss or loss")
@@ -179,8 +184,7 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
         loss = keras.losses.SparseCategoricalCrossentropy()
         y_train, y_val = ds.y_train, ds.y_val
     model.compile(optimizer=make_optimizer(t, steps_per_epoch),
-                  loss=[loss] * n_outputs if n_outputs > 1 else loss,
-                  metrics=[["accuracy"]] * n_outputs if n_outputs > 1 else ["accuracy"])
+                  loss=per_output(loss), metrics=per_output(["accuracy"]))
     if resume is None:
         _start_run(config, spec, work_dir)  # only now: every check above has passed
 
@@ -195,7 +199,7 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
                          if r["epoch"] < initial_epoch]
     state = state or {}
 
-    clock = {"start": time.perf_counter()}
+    clock = {}  # "start": when fit began; read by extra_state during fit
     resumable = {}  # state key -> callback whose counters must survive a resume
     if t.early_stopping is not None:
         resumable["early_stopping"] = ResumableEarlyStopping(
@@ -224,12 +228,11 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
     x_train = ds.x_train.astype("float32")
     validation = None
     if len(ds.x_val):
-        validation = (ds.x_val.astype("float32"),
-                      [y_val] * n_outputs if n_outputs > 1 else y_val)
+        validation = (ds.x_val.astype("float32"), per_output(y_val))
     clock["start"] = time.perf_counter()
     if initial_epoch < t.epochs and not state.get("stopped"):
         try:
-            model.fit(x_train, [y_train] * n_outputs if n_outputs > 1 else y_train,
+            model.fit(x_train, per_output(y_train),
                       batch_size=t.batch_size, epochs=t.epochs, initial_epoch=initial_epoch,
                       validation_data=validation, callbacks=callbacks, verbose=verbose,
                       shuffle=True)
