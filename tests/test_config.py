@@ -38,6 +38,7 @@ def test_set_parses_yaml_values():
     ({"train": {"epochs": 0}}, "train.epochs"),
     ({"train": {"epochs": -3}}, "train.epochs"),
     ({"train": {"batch_size": 0}}, "train.batch_size"),
+    ({"train": {"steps_per_execution": 0}}, "train.steps_per_execution"),
     ({"train": {"optimizer": "adma"}}, "did you mean 'adam'"),
     ({"train": {"lr_schedule": "cosin"}}, "did you mean 'cosine'"),
     ({"train": {"epoch": 3}}, "did you mean 'epochs'"),

@@ -14,7 +14,7 @@ from convolab.models import create_model, list_models, load_spec
 from convolab.models.regularize import set_batchnorm, set_dropout, set_l1l2
 from convolab.models.spec import normalize
 
-PRESETS = ("seed-cnn", "keras-convnet", "mlp-bn", "resnet-mini", "lstm-rows", "fast")
+PRESETS = ("seed-cnn", "keras-convnet", "mlp-bn", "resnet-mini", "lstm-rows", "fast", "best")
 
 
 def images(n: int, shape=(28, 28, 1), seed: int = 0) -> np.ndarray:
@@ -276,7 +276,7 @@ def test_batchnorm_true_keeps_existing_bn_and_false_removes_it():
     assert classes(kept) == ["Flatten", "Dense", "BatchNormalization", "Dense"]
     assert kept.get_layer("dense").activation.__name__ == "relu"
     assert classes(create_model("mlp-bn", batchnorm=False)) == ["Flatten", "Dense", "Dense"]
-    assert "BatchNormalization" not in classes(create_model("fast", batchnorm=False))
+    assert "BatchNormalization" not in classes(create_model("best", batchnorm=False))
 
 
 def test_batchnorm_on_functional_graph_with_residuals_and_shared_layer():

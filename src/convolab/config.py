@@ -67,6 +67,7 @@ class TrainConfig:
     label_smoothing: float = 0.0  # cross-entropy label smoothing
     early_stopping: int | None = None  # patience in epochs; None = off
     monitor: str = "val_loss"  # metric watched by early stopping, checkpoint and plateau
+    steps_per_execution: int = 1  # gradient steps per compiled call (fewer Python round trips)
 
 
 @dataclass
@@ -227,6 +228,9 @@ def validate(config: Config) -> Config:
         raise ConvolabError(f"train.epochs must be a positive integer, got {t.epochs}")
     if t.batch_size <= 0:
         raise ConvolabError(f"train.batch_size must be a positive integer, got {t.batch_size}")
+    if t.steps_per_execution <= 0:
+        raise ConvolabError(f"train.steps_per_execution must be a positive integer, got "
+                            f"{t.steps_per_execution}")
     if t.lr <= 0:
         raise ConvolabError(f"train.lr must be positive, got {t.lr}")
     if t.optimizer not in OPTIMIZERS:

@@ -184,7 +184,8 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
         loss = keras.losses.SparseCategoricalCrossentropy()
         y_train, y_val = ds.y_train, ds.y_val
     model.compile(optimizer=make_optimizer(t, steps_per_epoch),
-                  loss=per_output(loss), metrics=per_output(["accuracy"]))
+                  loss=per_output(loss), metrics=per_output(["accuracy"]),
+                  steps_per_execution=t.steps_per_execution)
     if resume is None:
         _start_run(config, spec, work_dir)  # only now: every check above has passed
 
