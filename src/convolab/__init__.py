@@ -26,6 +26,7 @@ _PUBLIC = {
     "create_model": "convolab.models",
     "list_models": "convolab.models",
     "compute_metrics": "convolab.evaluate",
+    "export_run": "convolab.export",
     "ConvolabError": "convolab.errors",
 }
 

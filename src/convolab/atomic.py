@@ -1,7 +1,8 @@
 """Write files and directories so that a kill never leaves a half-written one.
 
 Files go to a temporary sibling and are moved into place with `os.replace` (atomic on POSIX).
-A run directory is built as `<name>.partial/` and renamed when complete (see `training.py`).
+Folders (`atomic_dir`) are built as `<name>.partial/` and renamed when complete; a run
+directory is built the same way (see `training.py`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -39,6 +41,36 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield `<target>.partial` (not yet created); move it onto `target` on success.
+
+    On an exception the partial folder is removed and `target` is left as it was. An
+    existing `target` is replaced only once the new folder is complete.
+    """
+    target = Path(target)
+    partial = target.with_name(target.name + ".partial")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove(partial)  # a leftover from an attempt that was killed
+    try:
+        yield partial
+        old = target.with_name(f".{target.name}.old")
+        if target.exists():
+            _remove(old)
+            os.replace(target, old)
+        os.replace(partial, target)
+        _remove(old)
+    finally:
+        _remove(partial)
 
 
 def write_bytes(target: str | os.PathLike, data: bytes) -> None:

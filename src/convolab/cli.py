@@ -234,6 +234,58 @@ def cmd_predict(args) -> int:
     return EXIT_USER_ERROR if errors else 0
 
 
+def cmd_export(args) -> int:
+    from .export import export_run
+
+    result = export_run(args.run_dir, args.format, args.out, check_samples=args.check_samples,
+                        force=args.force)
+    if result.max_abs_diff is None:
+        check = "not checked against Keras (--check-samples 0)"
+    else:
+        check = (f"max abs difference from Keras {result.max_abs_diff:.3g} on "
+                 f"{result.samples} test images")
+    print(f"{result.format}: {result.path} ({check}; {result.seconds:.1f} s)")
+    return 0
+
+
+def _explain_train_numpy_parser() -> argparse.ArgumentParser:
+    """The flags of `convolab explain train-numpy` (see cmd_explain)."""
+    from .explain import train_numpy as tn
+
+    p = OneLineParser(prog="convolab explain train-numpy",
+                      description="Train the NumPy reference CNN (seed-cnn, every forward and "
+                                  "backward pass written in NumPy) on MNIST and save its "
+                                  "weights.")
+    p.add_argument("--epochs", type=int, default=tn.DEFAULT_EPOCHS, help="(default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=tn.DEFAULT_BATCH_SIZE,
+                   help="(default %(default)s)")
+    p.add_argument("--lr", type=float, default=tn.DEFAULT_LR, help="(default %(default)s)")
+    p.add_argument("--optimizer", choices=tn.OPTIMIZERS, default=tn.DEFAULT_OPTIMIZER,
+                   help="adam (Keras defaults) or sgd (momentum 0.9) (default %(default)s)")
+    p.add_argument("--train-samples", type=int, metavar="N",
+                   help="stratified subset of the 60,000 training images")
+    p.add_argument("--seed", type=int, default=0, help="(default %(default)s)")
+    p.add_argument("--out", metavar="FILE.npz",
+                   help="weights file (default runs/numpy-seed-cnn-mnist-<time>.npz)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def cmd_explain(args) -> int:
+    # `explain` holds forms told apart by their first word, e.g.
+    #   convolab explain train-numpy [flags]     train the NumPy reference CNN
+    # The `explain` parser reads only that word (`target`) and keeps the other words
+    # unparsed (`rest`); each form parses `rest` with its own parser, so the forms' flags
+    # never clash and a form such as `explain RUN_DIR IMAGE [flags]` fits beside this one.
+    if args.target == "train-numpy":
+        from .explain.train_numpy import train_numpy_command
+
+        train_numpy_command(**vars(_explain_train_numpy_parser().parse_args(args.rest)))
+        return 0
+    raise ConvolabError(f"`convolab explain {args.target}`: unknown form; use "
+                        f"`convolab explain train-numpy [flags]`")
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a usage mistake in one line, like every other convolab error."""
 
@@ -284,6 +336,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="export a run's model to ONNX or a TF SavedModel")
+    p.add_argument("run_dir")
+    p.add_argument("--format", required=True, help="onnx or tf_saved_model")
+    p.add_argument("--out", metavar="PATH",
+                   help="default RUN_DIR/export/model.onnx or RUN_DIR/export/saved_model")
+    p.add_argument("--check-samples", type=int, metavar="N",
+                   help="compare with Keras on the first N test images (default: all; 0: none)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing export")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("explain", help="look inside a CNN: `explain train-numpy` trains the "
+                                       "NumPy reference CNN",
+                       description="`convolab explain train-numpy [flags]` trains the NumPy "
+                                   "reference CNN (see `convolab explain train-numpy --help`).")
+    p.add_argument("target", metavar="FORM", help="train-numpy")
+    p.add_argument("rest", nargs=argparse.REMAINDER, metavar="...",
+                   help="that form's arguments and flags")
+    p.set_defaults(func=cmd_explain)
     return parser
 
 

@@ -160,8 +160,17 @@ class Run:
 
     def evaluate(self, dataset: str | None = None) -> dict:
         """Recompute the test metrics (on the run's dataset or another with the same shape)."""
-        from .data import load_dataset
         from .evaluate import compute_metrics
+
+        ds = self.test_set(dataset)
+        probs = self.predict(ds.x_test)
+        metrics = compute_metrics(ds.y_test, probs, self.class_names)
+        metrics["dataset"] = dataset or self.config.data.name
+        return metrics
+
+    def test_set(self, dataset: str | None = None):
+        """The run's dataset (or another with the same image shape and classes), unsplit."""
+        from .data import load_dataset
 
         config = self.config
         name = dataset or config.data.name
@@ -175,7 +184,4 @@ class Run:
         if ds.num_classes != len(self.class_names):
             raise ConvolabError(f"dataset {name} has {ds.num_classes} classes, the model of "
                                 f"{self.path} has {len(self.class_names)}")
-        probs = self.predict(ds.x_test)
-        metrics = compute_metrics(ds.y_test, probs, self.class_names)
-        metrics["dataset"] = name
-        return metrics
+        return ds
