@@ -23,6 +23,14 @@ run: data
 test: data
 	$(BIN)/python -m pytest -q
 
+# The performance benchmarks (minutes; run nothing else meanwhile). PyTorch contenders are
+# included when torch is installed in .venv (the CPU build: see the README).
+bench: data
+	$(BIN)/python benchmarks/time_to_accuracy.py
+	rm -rf runs/bench-fast
+	$(BIN)/convolab train --preset fast --out runs/bench-fast --quiet
+	$(BIN)/python benchmarks/inference.py runs/bench-fast
+
 test-all: data
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 

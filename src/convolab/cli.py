@@ -248,6 +248,41 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_invariance(args) -> int:
+    from .evidence.invariance import SWEEPS, measure_invariance
+    from .evidence.tables import print_table
+
+    result = measure_invariance(args.run_dirs, samples=args.samples, seed=args.seed,
+                                shifts=args.shifts, angles=args.angles, scales=args.scales,
+                                out=args.out)
+    for sweep, _, _ in SWEEPS:
+        print_table(f"test accuracy under {sweep}", *result.table(sweep))
+    print(f"results: {result.out} (invariance.json, invariance.md, invariance.png)")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .evidence.compare import TABLE_HEADERS, compare
+    from .evidence.tables import print_table
+
+    def start(out, total):
+        print(f"{total} run(s) in {out} (the same command with --out {out} continues it)",
+              flush=True)
+
+    def progress(index, total, run):
+        print(f"[{index}/{total}] {run.dataset} {run.variant} seed {run.seed}: {run.status}, "
+              f"test accuracy {run.test_accuracy:.4f}, train {run.train_seconds:.1f} s",
+              flush=True)
+
+    result = compare(args.datasets, args.variants, seeds=args.seeds, epochs=args.epochs,
+                     train_samples=args.train_samples or None, out=args.out,
+                     on_start=start, on_run=progress)
+    print_table("regularizer ablation (mean ± std over seeds)", TABLE_HEADERS,
+                result.table_rows(), text_columns=2)
+    print(f"results: {result.out} (compare.json, compare.md, compare.png)")
+    return 0
+
+
 def _explain_train_numpy_parser() -> argparse.ArgumentParser:
     """The flags of `convolab explain train-numpy` (see cmd_explain)."""
     from .explain import train_numpy as tn
@@ -271,9 +306,25 @@ def _explain_train_numpy_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _explain_image_parser() -> argparse.ArgumentParser:
+    """The arguments of `convolab explain RUN_DIR IMAGE` after RUN_DIR (see cmd_explain)."""
+    p = OneLineParser(prog="convolab explain RUN_DIR IMAGE",
+                      description="Walk one image through a trained CNN layer by layer, in "
+                                  "NumPy with the run's weights, and write it as a page.")
+    p.add_argument("image", metavar="IMAGE", help="an image file, or test:INDEX for the "
+                                                  "INDEX-th test image")
+    p.add_argument("--position", type=int, nargs=2, metavar=("ROW", "COL"),
+                   help="output position of the first convolution to write out (default: "
+                        "its largest value)")
+    p.add_argument("--html", metavar="FILE", help="page (default RUN_DIR/explain/<image>.html)")
+    p.add_argument("--no-terminal", action="store_true", help="write the page only")
+    return p
+
+
 def cmd_explain(args) -> int:
     # `explain` holds forms told apart by their first word, e.g.
     #   convolab explain train-numpy [flags]     train the NumPy reference CNN
+    #   convolab explain RUN_DIR IMAGE [flags]   walk one image through a trained CNN
     # The `explain` parser reads only that word (`target`) and keeps the other words
     # unparsed (`rest`); each form parses `rest` with its own parser, so the forms' flags
     # never clash and a form such as `explain RUN_DIR IMAGE [flags]` fits beside this one.
@@ -282,8 +333,23 @@ def cmd_explain(args) -> int:
 
         train_numpy_command(**vars(_explain_train_numpy_parser().parse_args(args.rest)))
         return 0
-    raise ConvolabError(f"`convolab explain {args.target}`: unknown form; use "
-                        f"`convolab explain train-numpy [flags]`")
+    from .explain.walk_command import check_target, explain_command
+
+    check_target(args.target)
+    opts = _explain_image_parser().parse_args(args.rest)
+    result, page = explain_command(args.target, opts.image, position=opts.position,
+                                   html=opts.html, terminal=not opts.no_terminal)
+    print(f"{result.source}: {result.predicted_name} "
+          f"({result.probabilities[result.predicted]:.3f}); page: {page}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from .explain.pictures import show
+
+    print(show(args.kind, args.run_dir, args.image, out=args.out, class_name=args.class_name,
+               n=args.n))
+    return 0
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -347,14 +413,64 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing export")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("explain", help="look inside a CNN: `explain train-numpy` trains the "
+    from .evidence import compare as cmp
+    from .evidence import invariance as inv
+
+    p = sub.add_parser("invariance", help="test accuracy of runs under shifted, rotated and "
+                                          "scaled test images")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--samples", type=int, default=inv.DEFAULT_SAMPLES,
+                   help="test images (seeded subset; 0: all) (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the subset (default 0)")
+    p.add_argument("--shifts", type=int, nargs="+", default=inv.DEFAULT_SHIFTS, metavar="PX",
+                   help="shifts in pixels, each right/left/down/up (default 0..8)")
+    p.add_argument("--angles", type=float, nargs="+", default=inv.DEFAULT_ANGLES,
+                   metavar="DEG", help="rotations, counter-clockwise (default -60..60 step 10)")
+    p.add_argument("--scales", type=float, nargs="+", default=inv.DEFAULT_SCALES,
+                   metavar="F", help="size factors (default 0.5..1.5 step 0.1)")
+    p.add_argument("--out", metavar="DIR", help="default RUN_DIR/invariance for one run, "
+                                                "runs/invariance-<time> for several")
+    p.set_defaults(func=cmd_invariance)
+
+    p = sub.add_parser("compare", help="ablation of the regularizers: variants x datasets x "
+                                       "seeds, resumable")
+    p.add_argument("--datasets", nargs="+", default=list(cmp.DEFAULT_DATASETS), metavar="NAME")
+    p.add_argument("--variants", nargs="+", default=list(cmp.VARIANTS), metavar="NAME",
+                   help=f"any of {', '.join(cmp.VARIANTS)} (default: all six)")
+    p.add_argument("--seeds", type=int, default=cmp.DEFAULT_SEEDS,
+                   help="seeds per variant (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=cmp.DEFAULT_EPOCHS,
+                   help="(default %(default)s)")
+    p.add_argument("--train-samples", type=int, default=cmp.DEFAULT_TRAIN_SAMPLES, metavar="N",
+                   help="stratified training subset; 0: all (default %(default)s)")
+    p.add_argument("--out", metavar="DIR", help="runs and results; the same DIR again skips "
+                                                "finished runs (default runs/compare-<time>)")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("explain", help="look inside a CNN: `explain RUN_DIR IMAGE` walks an "
+                                       "image through it; `explain train-numpy` trains the "
                                        "NumPy reference CNN",
-                       description="`convolab explain train-numpy [flags]` trains the NumPy "
-                                   "reference CNN (see `convolab explain train-numpy --help`).")
-    p.add_argument("target", metavar="FORM", help="train-numpy")
+                       description="`convolab explain RUN_DIR IMAGE [flags]` walks one image "
+                                   "through a trained CNN layer by layer (see `convolab "
+                                   "explain RUN_DIR --help`); `convolab explain train-numpy "
+                                   "[flags]` trains the NumPy reference CNN (see `convolab "
+                                   "explain train-numpy --help`).")
+    p.add_argument("target", metavar="RUN_DIR|train-numpy", help="a run directory or train-numpy")
     p.add_argument("rest", nargs=argparse.REMAINDER, metavar="...",
                    help="that form's arguments and flags")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("show", help="draw a trained model's filters, feature maps, saliency or "
+                                    "top losses as a PNG")
+    p.add_argument("kind", choices=["filters", "feature-maps", "saliency", "top-losses"])
+    p.add_argument("run_dir")
+    p.add_argument("image", nargs="?", metavar="IMAGE",
+                   help="feature-maps and saliency: an image file or test:INDEX")
+    p.add_argument("--out", metavar="FILE.png", help="default RUN_DIR/plots/<kind>[-<image>].png")
+    p.add_argument("--class", dest="class_name", metavar="CLASS",
+                   help="saliency: the class to explain (default: the predicted one)")
+    p.add_argument("--n", type=int, help="top-losses: how many images (default 16)")
+    p.set_defaults(func=cmd_show)
     return parser
 
 

@@ -1,0 +1,57 @@
+"""A smoke run of the time-to-accuracy harness: one tiny contender, seconds, no timings checked."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import clock  # noqa: E402
+import time_to_accuracy  # noqa: E402
+
+
+def test_time_to_reads_the_first_point_at_or_above_the_threshold():
+    points = [{"seconds": 1.0, "test_accuracy": 0.97}, {"seconds": 2.0, "test_accuracy": 0.991},
+              {"seconds": 3.0, "test_accuracy": 0.989}]
+    assert clock.time_to(points, 0.99) == 2.0
+    assert clock.time_to(points, 0.995) is None
+
+
+def test_eval_log_keeps_evaluation_out_of_the_training_clock():
+    import time
+
+    c = clock.TrainClock()
+    log = clock.EvalLog(c, stop_at=0.5)
+    c.start()
+    log.record(100, 0.5, lambda: (time.sleep(0.3), 0.6)[1])
+    c.pause()
+    assert c.seconds() < 0.25
+    assert log.points[0]["test_accuracy"] == 0.6 and log.reached_stop()
+
+
+def test_summary_counts_seeds_that_never_reach_a_threshold():
+    rows = [{"contender": "x", "points": [{"seconds": s, "test_accuracy": a}],
+             "final_accuracy": a, "train_seconds": s, "epochs": 1, "peak_memory_mib": 100.0}
+            for s, a in ((4.0, 0.991), (6.0, 0.985))]
+    summary = time_to_accuracy.summarise(rows, [0.99])
+    assert summary["time_to"]["0.99"] == {"reached": 1, "of": 2, "median": 4.0, "min": 4.0,
+                                          "max": 4.0}
+
+
+@pytest.mark.timeout(300)
+def test_harness_smoke_writes_json_and_markdown(tmp_path):
+    code = time_to_accuracy.main(["--contenders", "convolab-quick", "--seeds", "1",
+                                  "--train-samples", "600", "--max-epochs", "1",
+                                  "--thresholds", "0.5", "--out", str(tmp_path),
+                                  "--name", "smoke"])
+    assert code == 0
+    report = json.loads((tmp_path / "smoke.json").read_text())
+    (run,) = report["runs"]
+    assert run["contender"] == "convolab-quick" and run["epochs"] == 1
+    assert len(run["points"]) == 2  # evaluated twice per epoch
+    assert run["points"][0]["seconds"] <= run["points"][1]["seconds"]
+    assert run["peak_memory_mib"] > 50
+    assert "convolab-quick" in (tmp_path / "smoke.md").read_text()
