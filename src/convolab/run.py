@@ -9,6 +9,9 @@ Fixed file names (documented in the README):
     metrics.json      test metrics, per-class report, confusion matrix, timings
     environment.json  versions, backend, hardware, seed, command line
     plots/            learning_curves.png, confusion_matrix.png, misclassified.png
+                      (+ filters.png, feature_maps-*.png, saliency-*.png, top_losses.png
+                      after `convolab show`)
+    explain/          one page per image after `convolab explain RUN_DIR IMAGE`
     report.html       a page showing all of the above
     best_model.h5     only with --save-h5 (the unit's legacy format)
 
@@ -35,6 +38,7 @@ METRICS_FILE = "metrics.json"
 ENVIRONMENT_FILE = "environment.json"
 REPORT_FILE = "report.html"
 PLOTS_DIR = "plots"
+EXPLAIN_DIR = "explain"
 H5_FILE = "best_model.h5"
 BACKUP_DIR = "backup"
 PARTIAL_SUFFIX = ".partial"

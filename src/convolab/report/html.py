@@ -8,7 +8,8 @@
 - `config.yaml`: the resolved config (model and dataset names are taken from it when
   `metrics.json` does not name them), shown as YAML;
 - `environment.json`: versions and hardware, shown as a table;
-- every PNG under `plots/`, linked by relative path.
+- every PNG under `plots/`, linked by relative path;
+- every walk-through page under `explain/` (`convolab explain`), linked.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import yaml
 
 from ..atomic import write_text
 from ..errors import ConvolabError
-from ..run import CONFIG_FILE, ENVIRONMENT_FILE, METRICS_FILE, PLOTS_DIR, REPORT_FILE
+from ..run import (CONFIG_FILE, ENVIRONMENT_FILE, EXPLAIN_DIR, METRICS_FILE, PLOTS_DIR,
+                   REPORT_FILE)
 
 #: Plots shown first, in this order; any other PNG follows in name order.
 PLOT_ORDER = ("learning_curves", "confusion_matrix", "misclassified")
@@ -127,6 +129,20 @@ def _plots(run_dir: Path) -> list[Path]:
     return sorted(pngs, key=rank)
 
 
+def _explain_links(run_dir: Path) -> str:
+    """A section linking the walk-through pages under run_dir/explain, or ''."""
+    folder = run_dir / EXPLAIN_DIR
+    pages = sorted(p for p in folder.glob("*.html")
+                   if p.is_file() and not p.name.startswith(".")) if folder.is_dir() else []
+    if not pages:
+        return ""
+    links = [(html.escape(quote(p.relative_to(run_dir).as_posix()), quote=True),
+              html.escape(p.stem)) for p in pages]
+    items = "".join(f'<li><a href="{href}">{name}</a></li>' for href, name in links)
+    return (f"<h2>Walk-throughs</h2>\n<p>One image through the network, layer by layer "
+            f"(<code>convolab explain</code>):</p><ul>{items}</ul>")
+
+
 def _card(label: str, value: str) -> str:
     return (f'<div class="card"><div class="v">{html.escape(value)}</div>'
             f'<div class="k">{html.escape(label)}</div></div>')
@@ -215,6 +231,7 @@ def render_report(run_dir: str | os.PathLike) -> str:
 <div class="cards">{''.join(cards)}</div>
 <h2>Plots</h2>
 {figures}
+{_explain_links(run_dir)}
 <h2>Per-class scores</h2>
 {_per_class_table(metrics.get("per_class"))}
 <h2>Configuration</h2>
