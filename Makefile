@@ -26,7 +26,7 @@ test: data
 # The performance benchmarks (minutes; run nothing else meanwhile). PyTorch contenders are
 # included when torch is installed in .venv (the CPU build: see the README).
 bench: data
-	$(BIN)/python benchmarks/time_to_accuracy.py
+	$(BIN)/python benchmarks/time_to_accuracy.py --cap torch-examples=3
 	rm -rf runs/bench-fast
 	$(BIN)/convolab train --preset fast --out runs/bench-fast --quiet
 	$(BIN)/python benchmarks/inference.py runs/bench-fast

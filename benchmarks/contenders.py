@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Callable
 
-from clock import EvalLog, TrainClock
+from clock import EvalLog
 
 
 @dataclass
@@ -36,12 +36,16 @@ def keras_eval_callback(log: EvalLog, x_test, y_test, batch_size: int, n_train: 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
             steps = -(-n_train // batch_size)
-            self.marks = {round(steps * k / evals_per_epoch) for k in range(1, evals_per_epoch)}
+            self.marks = sorted(round(steps * k / evals_per_epoch)
+                                for k in range(1, evals_per_epoch))
 
         def on_train_batch_end(self, batch, logs=None):
-            if batch + 1 in self.marks:
-                self._record(self.epoch * n_train + (batch + 1) * batch_size,
-                             self.epoch + (batch + 1) * batch_size / n_train)
+            # With steps_per_execution > 1 Keras reports only every few steps, so evaluate
+            # at the first report at or after each mark.
+            if self.marks and batch + 1 >= self.marks[0]:
+                self.marks.pop(0)
+                images = min((batch + 1) * batch_size, n_train)
+                self._record(self.epoch * n_train + images, self.epoch + images / n_train)
 
         def on_epoch_end(self, epoch, logs=None):
             self._record((epoch + 1) * n_train, epoch + 1)

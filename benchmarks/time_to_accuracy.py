@@ -26,8 +26,10 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-#: The user's own setting, read before convolab (which defaults it to on) is imported.
-USER_ONEDNN = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+#: The environment as the user started the harness, before `import convolab` (which turns
+#: TensorFlow's oneDNN kernels on) can change it; every worker starts from this copy.
+USER_ENV = dict(os.environ)
+USER_ONEDNN = USER_ENV.get("TF_ENABLE_ONEDNN_OPTS")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -81,7 +83,7 @@ def spawn(name: str, seed: int, args, out: Path) -> dict:
                         ("--train-samples", args.train_samples)):
         if value is not None:
             cmd += [flag, str(value)]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**USER_ENV, "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
@@ -191,30 +193,35 @@ def main(argv=None) -> int:
     names = [n for n in args.contenders if available(n)]
     for n in set(args.contenders) - set(names):
         print(f"skipping {n}: needs {CONTENDERS[n].needs} (pip install it to include it)")
-    rows, summaries = [], []
+    rows: list[dict] = []
+    env = None
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            mine = []
             for seed in range(args.seeds):
                 row = spawn(name, seed, args, Path(tmp) / f"{name}-{seed}.json")
                 print(f"{name} seed {seed}: final {row['final_accuracy']:.4f} after "
                       f"{row['train_seconds']:.1f} s, {row['epochs']} epochs, "
                       f"{row['peak_memory_mib']:.0f} MiB", flush=True)
-                mine.append(row)
-            rows.extend(mine)
-            summaries.append(summarise(mine, thresholds))
-    env = describe_environment(seed=0)
+                rows.append(row)
+                env = env or describe_environment(seed=0)
+                table = write_results(rows, names, env, args, thresholds)  # after every run
+    print(table)
+    return 0
+
+
+def write_results(rows: list[dict], names: list[str], env: dict, args, thresholds) -> str:
+    """Write the JSON and markdown for the runs so far; return the markdown table."""
+    summaries = [summarise([r for r in rows if r["contender"] == n], thresholds)
+                 for n in names if any(r["contender"] == n for r in rows)]
     args.out.mkdir(parents=True, exist_ok=True)
     report = {"dataset": args.dataset, "thresholds": thresholds, "seeds": args.seeds,
               "evals_per_epoch": args.evals_per_epoch, "max_epochs": args.max_epochs,
-              "caps": args.caps,
-              "train_samples": args.train_samples, "environment": env,
+              "caps": args.caps, "train_samples": args.train_samples, "environment": env,
               "summaries": summaries, "runs": rows}
     (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=1))
     table = markdown(summaries, env, args, thresholds)
     (args.out / f"{args.name}.md").write_text(table)
-    print(table)
-    return 0
+    return table
 
 
 if __name__ == "__main__":

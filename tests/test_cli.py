@@ -10,27 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from convolab.cli import main
+from cli_helpers import assert_user_error, run_cli
 
 QUICK = ["--train-samples", "300", "--epochs", "1", "--quiet"]
-
-
-def run_cli(capsys, *argv):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse usage errors exit from inside main
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_user_error(code, err, *words):
-    assert code == 2
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("convolab: error:"), err
-    assert "Traceback" not in err
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 def png(path, size=(28, 28), mode="L", value=0):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from convolab.cli import main
+from cli_helpers import assert_user_error, run_cli
 from convolab.data import load_dataset
 from convolab.evidence.compare import (
     VARIANTS,
@@ -37,23 +37,6 @@ def digits():
 def tiny_compare(tmp_path_factory):
     """compare on mnist: baseline and dropout, 1 seed, 1 epoch on 300 images (2 runs)."""
     return compare(**TINY, out=tmp_path_factory.mktemp("compare") / "cmp")
-
-
-def run_cli(capsys, *argv):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, err, *words):
-    assert code == 2 and "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("convolab: error:"), err
-    for word in words:
-        assert word in lines[0]
 
 
 # --- transforms -------------------------------------------------------------------------
@@ -163,7 +146,7 @@ def test_invariance_of_one_run_writes_into_the_run(tiny_compare, capsys):
 ])
 def test_invariance_bad_input_is_one_line(tiny_compare, capsys, argv, words):
     argv = [tiny_compare.runs[0].path if a == "RUN" else a for a in argv]
-    assert_one_line_error(*run_cli(capsys, *argv)[::2], *words)
+    assert_user_error(*run_cli(capsys, *argv)[::2], *words)
 
 
 # --- compare ----------------------------------------------------------------------------
@@ -271,7 +254,7 @@ def test_compare_refuses_to_reuse_a_run_trained_with_another_budget(tiny_compare
     code, _, err = run_cli(capsys, "compare", "--datasets", "mnist", "--variants", "baseline",
                            "--seeds", 1, "--epochs", 2, "--train-samples", 300,
                            "--out", tiny_compare.out)
-    assert_one_line_error(code, err, "mnist-baseline-seed0", "train.epochs", "--out")
+    assert_user_error(code, err, "mnist-baseline-seed0", "train.epochs", "--out")
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -284,7 +267,7 @@ def test_compare_refuses_to_reuse_a_run_trained_with_another_budget(tiny_compare
 ])
 def test_compare_bad_input_is_one_line_and_trains_nothing(tmp_path, capsys, argv, words):
     code, _, err = run_cli(capsys, "compare", *argv, "--out", tmp_path / "cmp")
-    assert_one_line_error(code, err, *words)
+    assert_user_error(code, err, *words)
     assert not (tmp_path / "cmp").exists()
 
 

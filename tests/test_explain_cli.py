@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from convolab.cli import main
+from cli_helpers import run_cli
 
 keras = pytest.importorskip("keras")
 
@@ -34,15 +34,6 @@ def walk(run):
     from convolab.explain.walkthrough import explain_image
 
     return explain_image(run.path, "test:0")
-
-
-def run_cli(capsys, *argv):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def keras_outputs(run, kind: str) -> list[np.ndarray]:

@@ -10,7 +10,7 @@ import pytest
 
 import convolab
 from convolab import export
-from convolab.cli import main
+from cli_helpers import assert_user_error, run_cli
 from convolab.errors import ConvolabError
 from convolab.export import export_run
 
@@ -33,15 +33,6 @@ def test_images(run_dir):
 
 def files_under(path):
     return sorted(p.relative_to(path).as_posix() for p in path.rglob("*")) if path.exists() else []
-
-
-def run_cli(capsys, *argv):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_onnx_export_reloads_in_onnxruntime_and_matches_keras(run_dir, test_images):
@@ -159,15 +150,6 @@ def test_cli_exports_onnx_and_prints_path_and_difference(run_dir, tmp_path, caps
     assert code == 0 and "not checked" in text and (tmp_path / "n.onnx").is_file()
 
 
-def assert_one_line_error(code, err, *words):
-    assert code == 2
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("convolab: error:"), err
-    assert "Traceback" not in err
-    for word in words:
-        assert word in lines[0], lines[0]
-
-
 @pytest.mark.parametrize("extra, words", [
     (["--format", "onx"], ["'onx'", "did you mean 'onnx'", "tf_saved_model"]),
     (["--format", "tf_savedmodel"], ["did you mean 'tf_saved_model'"]),
@@ -176,15 +158,15 @@ def assert_one_line_error(code, err, *words):
 ])
 def test_cli_bad_arguments_are_one_line_errors(run_dir, capsys, extra, words):
     code, _, err = run_cli(capsys, "export", run_dir, *extra)
-    assert_one_line_error(code, err, *words)
+    assert_user_error(code, err, *words)
 
 
 def test_cli_rejects_a_missing_or_incomplete_run_dir(tmp_path, capsys):
     code, _, err = run_cli(capsys, "export", tmp_path / "nope", "--format", "onnx")
-    assert_one_line_error(code, err, "nope", "does not exist")
+    assert_user_error(code, err, "nope", "does not exist")
     (tmp_path / "empty").mkdir()
     code, _, err = run_cli(capsys, "export", tmp_path / "empty", "--format", "onnx")
-    assert_one_line_error(code, err, "empty", "incomplete", "model.keras")
+    assert_user_error(code, err, "empty", "incomplete", "model.keras")
     assert files_under(tmp_path) == ["empty"]
 
 
@@ -192,7 +174,7 @@ def test_cli_rejects_an_output_of_the_wrong_kind(run_dir, tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     code, _, err = run_cli(capsys, "export", run_dir, "--format", "tf_saved_model",
                            "--out", tmp_path / "file", "--force")
-    assert_one_line_error(code, err, "is a file", "folder")
+    assert_user_error(code, err, "is a file", "folder")
     assert (tmp_path / "file").read_text() == "x"
 
 
@@ -201,7 +183,7 @@ def test_cli_names_the_missing_package_and_the_install_command(run_dir, tmp_path
     monkeypatch.setitem(sys.modules, "tf2onnx", None)  # makes `import tf2onnx` fail
     code, _, err = run_cli(capsys, "export", run_dir, "--format", "onnx",
                            "--out", tmp_path / "m.onnx")
-    assert_one_line_error(code, err, "tf2onnx", "pip install 'convolab[export]'")
+    assert_user_error(code, err, "tf2onnx", "pip install 'convolab[export]'")
     assert files_under(tmp_path) == []
 
 
@@ -209,5 +191,5 @@ def test_cli_says_which_backend_export_supports(run_dir, tmp_path, capsys, monke
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
     code, _, err = run_cli(capsys, "export", run_dir, "--format", "onnx",
                            "--out", tmp_path / "m.onnx")
-    assert_one_line_error(code, err, "'jax'", "TensorFlow backend", "KERAS_BACKEND=tensorflow")
+    assert_user_error(code, err, "'jax'", "TensorFlow backend", "KERAS_BACKEND=tensorflow")
     assert files_under(tmp_path) == []

@@ -5,7 +5,7 @@ gradients, optimizer steps, a trained run's predictions)."""
 import numpy as np
 import pytest
 
-from convolab.cli import main
+from cli_helpers import run_cli
 from convolab.errors import ConvolabError
 from convolab.explain import numpy_ref as nr
 
@@ -442,15 +442,6 @@ def test_other_sequential_presets_convert_and_the_rest_are_refused(keras):
 
 
 # ----------------------------------------------------------------------------- CLI
-
-
-def run_cli(capsys, *argv):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_train_numpy_saves_weights_that_load_back(capsys, tmp_path, one_blas_thread):
