@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import os
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F

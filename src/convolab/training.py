@@ -57,7 +57,6 @@ def make_optimizer(cfg, steps_per_epoch: int):
     return keras.optimizers.RMSprop(learning_rate=lr)
 
 
-
 def build_classifier(config: Config, spec: dict, input_shape, num_classes: int):
     """The model for `config` from its spec, augmentation layers in front when they are on."""
     from .augment import augmentation_layers
@@ -108,8 +107,6 @@ def _locate_resume(resume: str | Path) -> tuple[Path, Path]:
         raise ConvolabError(f"{work_dir} has no {rundir.CONFIG_FILE}; it cannot be resumed, "
                             f"delete it and train again")
     return final_dir, work_dir
-
-
 
 
 def _read_state(work_dir: Path) -> dict | None:

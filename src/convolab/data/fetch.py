@@ -29,7 +29,6 @@ from .sources import (SourceFailed, download, offline, read_package_members, sha
                       sha256_file)
 
 
-
 def _gunzip(data: bytes, name: str) -> bytes:
     try:
         return gzip.decompress(data)
