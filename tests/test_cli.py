@@ -178,6 +178,15 @@ def test_train_evaluate_predict_round_trip(capsys, tmp_path):
     assert correct >= 16, (predictions, expected)
 
 
+def test_train_warns_in_one_line_when_batchnorm_cannot_settle(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "--model", "mlp-bn", "--train-samples", "500",
+                           "--epochs", "1", "--out", tmp_path / "r", "--quiet")
+    assert code == 0
+    warning = [line for line in err.splitlines() if "BatchNormalization" in line]
+    assert len(warning) == 1 and warning[0].startswith("convolab: warning: ")
+    assert "4 training steps" in warning[0] and "warnings.warn" not in err
+
+
 def test_subprocess_error_has_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "convolab", "train", "--epochs", "0",
                            "--out", str(tmp_path / "r")], capture_output=True, text=True,

@@ -11,7 +11,9 @@ import pytest
 
 from convolab.errors import ConvolabError
 from convolab.models import create_model, list_models, load_spec
-from convolab.models.regularize import set_batchnorm, set_dropout, set_l1l2
+from convolab.models.batchnorm_check import warn_if_batchnorm_stale
+from convolab.models.regularize import (BATCHNORM_MOMENTUM, set_batchnorm, set_dropout,
+                                        set_l1l2)
 from convolab.models.spec import normalize
 
 PRESETS = ("seed-cnn", "keras-convnet", "mlp-bn", "resnet-mini", "lstm-rows", "fast", "best")
@@ -269,6 +271,27 @@ def test_batchnorm_true_adds_bn_and_moves_the_activation_after_it():
         assert model.get_layer(f"{name}_act").activation.__name__ == "relu"
         assert model.get_layer(f"{name}_bn").input is model.get_layer(name).output
     assert model.get_layer("dense_1").activation.__name__ == "softmax"  # the output keeps it
+
+
+def test_added_batchnorm_has_momentum_that_settles_in_a_short_run():
+    model = create_model("seed-cnn", batchnorm=True)
+    bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    assert len(bns) == 3 and all(bn.momentum == BATCHNORM_MOMENTUM == 0.9 for bn in bns)
+    assert warn_if_batchnorm_stale(model, 200) is None
+
+
+def test_stale_batchnorm_warning_names_the_layer_and_the_share_left():
+    model = create_model("mlp-bn")  # the unit's snippet: Keras's default momentum 0.99
+    with pytest.warns(UserWarning, match=r"momentum 0.99 .* 200 training steps.* 13%"):
+        message = warn_if_batchnorm_stale(model, 200)
+    assert "batch_normalization" in message
+    assert warn_if_batchnorm_stale(model, 400) is None  # 0.99**400 = 1.8%
+    for layer in model.layers:
+        layer.trainable = False  # frozen (a fine-tuned base): statistics never update
+    assert warn_if_batchnorm_stale(model, 10) is None
+    outer = keras.Sequential([keras.Input((28, 28, 1)), create_model("mlp-bn")])
+    with pytest.warns(UserWarning):
+        assert warn_if_batchnorm_stale(outer, 10)  # found inside a nested model
 
 
 def test_batchnorm_true_keeps_existing_bn_and_false_removes_it():

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+import warnings
 
 # Quiet TensorFlow's C++ start-up chatter unless the user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -474,12 +475,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """convolab's own warnings as one line; anyone else's in Python's usual form."""
+    if issubclass(category, UserWarning) and f"{os.sep}convolab{os.sep}" in filename:
+        print(f"convolab: warning: {message}", file=file or sys.stderr)
+    else:
+        _PYTHON_SHOWWARNING(message, category, filename, lineno, file, line)
+
+
+_PYTHON_SHOWWARNING = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
-        code = args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            code = args.func(args)
     except ConvolabError as exc:
         print(f"convolab: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -137,6 +137,7 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
                             RunCheckpoint, monitor_mode, read_backup_state, read_history)
     from .data import load_dataset
     from .models import load_spec
+    from .models.batchnorm_check import warn_if_batchnorm_stale
 
     if resume is not None:
         final_dir, work_dir = _locate_resume(resume)
@@ -173,6 +174,7 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
         raise ConvolabError(f"model {config.model.name} has {n_outputs} outputs, so there is "
                             f"no single {t.monitor!r}; monitor val_loss or loss")
     steps_per_epoch = math.ceil(len(ds.x_train) / t.batch_size)
+    warn_if_batchnorm_stale(model, steps_per_epoch * t.epochs)
     if t.label_smoothing > 0:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing)
         y_train = keras.utils.to_categorical(ds.y_train, ds.num_classes)
