@@ -106,7 +106,7 @@ def convolab_preset(preset: str):
             config.data.train_samples = data.train_samples
         if max_epochs:
             config.train.epochs = min(config.train.epochs, max_epochs)
-        n_train = _convolab_train_size(config, data)
+        n_train = _convolab_train_size(config)
         callback = keras_eval_callback(log, data.x_test.astype("float32"), data.y_test,
                                        config.train.batch_size, n_train, evals_per_epoch)
         with tempfile.TemporaryDirectory() as tmp:
@@ -117,9 +117,13 @@ def convolab_preset(preset: str):
     return run
 
 
-def _convolab_train_size(config, data) -> int:
-    n = len(data.x_train) if data.train_samples is None else data.train_samples
-    return n - int(round(config.data.validation_split * n))
+def _convolab_train_size(config) -> int:
+    """How many images convolab.train will fit on: the split's own answer (not timed)."""
+    from convolab.data import load_dataset
+
+    d = config.data
+    return len(load_dataset(d.name, validation_split=d.validation_split,
+                            train_samples=d.train_samples, seed=config.seed).x_train)
 
 
 def _torch(name: str):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import convolab
 from convolab.environment import describe_environment
+from summary import spread
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -36,13 +36,12 @@ def run_preset(model: str, seed: int, epochs: int | None, workdir: Path) -> dict
 
 
 def summarise(rows: list[dict]) -> dict:
-    acc = [r["test_accuracy"] for r in rows]
-    sec = [r["train_seconds"] for r in rows]
+    accuracy = spread([r["test_accuracy"] for r in rows])
+    seconds = spread([r["train_seconds"] for r in rows])
     return {"model": rows[0]["model"], "parameters": rows[0]["parameters"], "n": len(rows),
             "epochs": rows[0]["epochs"],
-            "accuracy_median": statistics.median(acc), "accuracy_min": min(acc),
-            "accuracy_max": max(acc), "seconds_median": statistics.median(sec),
-            "seconds_min": min(sec), "seconds_max": max(sec)}
+            **{f"accuracy_{k}": v for k, v in accuracy.items()},
+            **{f"seconds_{k}": v for k, v in seconds.items()}}
 
 
 def markdown(summaries: list[dict], env: dict) -> str:

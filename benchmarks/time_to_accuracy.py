@@ -18,7 +18,6 @@ import argparse
 import importlib.util
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ sys.path.insert(0, str(HERE))
 
 from clock import EvalLog, TrainClock, peak_memory_mib, time_to  # noqa: E402
 from contenders import CONTENDERS  # noqa: E402
+from summary import spread  # noqa: E402
 
 RESULTS = HERE / "results"
 DEFAULT_THRESHOLDS = {"mnist": (0.99, 0.995), "fashion_mnist": (0.90, 0.93)}
@@ -89,12 +89,6 @@ def spawn(name: str, seed: int, args, out: Path) -> dict:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
         raise RuntimeError(f"contender {name} seed {seed} failed:\n{tail}")
     return json.loads(out.read_text())
-
-
-def spread(values: list[float]) -> dict | None:
-    if not values:
-        return None
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def summarise(rows: list[dict], thresholds: list[float]) -> dict:

@@ -2,7 +2,6 @@
 all-or-nothing, and one-line errors for bad input."""
 
 import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -13,6 +12,7 @@ from convolab import export
 from cli_helpers import assert_user_error, run_cli
 from convolab.errors import ConvolabError
 from convolab.export import export_run
+from spec_files import two_headed_spec
 
 TOL = 1e-5
 
@@ -69,17 +69,7 @@ def test_saved_model_export_reloads_in_tensorflow_and_matches_keras(run_dir, tmp
 
 
 def test_every_output_of_a_two_headed_model_is_exported_and_checked(tmp_path):
-    spec = tmp_path / "two_heads.yaml"
-    spec.write_text(textwrap.dedent("""
-        type: functional
-        inputs: [image]
-        nodes:
-          flat: {layer: Flatten, inputs: image}
-          h:    {layer: Dense, args: {units: 16, activation: relu}, inputs: flat}
-          out:  {layer: Dense, args: {units: $num_classes, activation: softmax}, inputs: h}
-          aux:  {layer: Dense, args: {units: $num_classes, activation: softmax}, inputs: flat}
-        outputs: [out, aux]
-    """))
+    spec = two_headed_spec(tmp_path)
     run = convolab.train({"data": {"name": "digits"}, "model": {"name": str(spec)},
                           "train": {"epochs": 1}, "out": str(tmp_path / "two")}, verbose=0)
     images = run.test_set().x_test.astype("float32")

@@ -14,6 +14,7 @@ import convolab
 from convolab.data import load_dataset
 from convolab.errors import ConvolabError
 from convolab.run import Run, partial_dir
+from spec_files import two_headed_spec
 
 SMALL = {"data": {"train_samples": 1500}, "train": {"epochs": 2, "batch_size": 64}}
 
@@ -211,17 +212,7 @@ def test_tensorboard_logs_are_written(tmp_path):
 
 
 def test_a_model_with_an_auxiliary_output_trains_on_the_same_labels(tmp_path):
-    spec = tmp_path / "two_heads.yaml"
-    spec.write_text(textwrap.dedent("""
-        type: functional
-        inputs: [image]
-        nodes:
-          flat: {layer: Flatten, inputs: image}
-          h:    {layer: Dense, args: {units: 32, activation: relu}, inputs: flat}
-          out:  {layer: Dense, args: {units: $num_classes, activation: softmax}, inputs: h}
-          aux:  {layer: Dense, args: {units: $num_classes, activation: softmax}, inputs: flat}
-        outputs: [out, aux]
-    """))
+    spec = two_headed_spec(tmp_path)
     config = tiny_digits(tmp_path, "two", epochs=4)
     config["model"] = {"name": str(spec)}
     run = convolab.train(config, verbose=0)

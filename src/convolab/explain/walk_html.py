@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import write_text
-from ..report.html import CSS
+from ..report.page import html_page
 from ..run import EXPLAIN_DIR
 from . import figures
 from . import walk_view as view
 from . import walkthrough as wt
 
-PAGE_CSS = CSS + """
+PAGE_CSS = """
 .block { margin: 0.5rem 0; }
 .side { display: flex; flex-wrap: wrap; align-items: center; gap: 0.4rem 1rem; }
 .op { font-size: 1.4rem; font-weight: 600; }
@@ -123,22 +123,9 @@ def render_walkthrough_html(result: wt.Walkthrough) -> str:
         body.append(f"<h2>{html.escape(section.title)}</h2>\n{blocks}")
     title = (f"{result.source} → {result.predicted_name} "
              f"({result.probabilities[result.predicted]:.3f})")
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)} · convolab explain</title>
-<style>{PAGE_CSS}</style>
-</head>
-<body>
-<h1>{html.escape(title)}</h1>
-<p class="sub">convolab explain · {html.escape(str(result.run_dir))} · every number computed by
-the NumPy reference network with the run's weights</p>
-{chr(10).join(body)}
-</body>
-</html>
-"""
+    subtitle = (f"convolab explain · {html.escape(str(result.run_dir))} · every number "
+                f"computed by the NumPy reference network with the run's weights")
+    return html_page(title, "explain", subtitle, "\n".join(body), PAGE_CSS)
 
 
 def default_html_path(result: wt.Walkthrough) -> Path:

@@ -27,28 +27,11 @@ from ..atomic import write_text
 from ..errors import ConvolabError
 from ..run import (CONFIG_FILE, ENVIRONMENT_FILE, EXPLAIN_DIR, METRICS_FILE, PLOTS_DIR,
                    REPORT_FILE)
+from .page import html_page
 
 #: Plots shown first, in this order; any other PNG follows in name order.
 PLOT_ORDER = ("learning_curves", "confusion_matrix", "misclassified")
 
-CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
-       max-width: 1100px; padding: 0 1rem; color: #222; line-height: 1.4; }
-h1 { font-size: 1.6rem; margin-bottom: 0.2rem; }
-h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
-.sub { color: #666; margin-top: 0; }
-.cards { display: flex; flex-wrap: wrap; gap: 0.8rem; }
-.card { border: 1px solid #ddd; border-radius: 6px; padding: 0.6rem 1rem; min-width: 8rem; }
-.card .v { font-size: 1.4rem; font-weight: 600; }
-.card .k { color: #666; font-size: 0.85rem; }
-figure { margin: 1rem 0; }
-figure img { max-width: 100%; border: 1px solid #eee; }
-figcaption { color: #666; font-size: 0.9rem; }
-table { border-collapse: collapse; font-size: 0.9rem; }
-th, td { border: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
-pre { background: #f6f6f6; padding: 0.8rem; overflow-x: auto; font-size: 0.85rem; }
-"""
 
 
 def _is_number(value) -> bool:
@@ -217,18 +200,7 @@ def render_report(run_dir: str | os.PathLike) -> str:
     figures = "".join(_figure(run_dir, p) for p in plots) or "<p>No plots were written.</p>"
     title = f"{model} on {dataset}"
     run_name = Path(str(config.get("out") or run_dir)).name  # not the .partial working name
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)} · convolab report</title>
-<style>{CSS}</style>
-</head>
-<body>
-<h1>{html.escape(title)}</h1>
-<p class="sub">convolab run report · {html.escape(run_name)}</p>
-<div class="cards">{''.join(cards)}</div>
+    body = f"""<div class="cards">{''.join(cards)}</div>
 <h2>Plots</h2>
 {figures}
 {_explain_links(run_dir)}
@@ -237,10 +209,8 @@ def render_report(run_dir: str | os.PathLike) -> str:
 <h2>Configuration</h2>
 <pre>{html.escape(config_text)}</pre>
 <h2>Environment</h2>
-{_key_value_table(_flatten(environment))}
-</body>
-</html>
-"""
+{_key_value_table(_flatten(environment))}"""
+    return html_page(title, "report", f"convolab run report · {html.escape(run_name)}", body)
 
 
 def write_report(run_dir: str | os.PathLike) -> Path:
