@@ -202,14 +202,19 @@ def cmd_models(args) -> int:
     return 0
 
 
+TTA_HELP = ("test-time augmentation: shifts (the image and its 1-pixel shifts, 5 views "
+            "averaged) or shifts-flip (also mirrored, 10 views; not for digits)")
+
+
 def cmd_evaluate(args) -> int:
     from .run import Run
 
-    metrics = Run.load(args.run_dir).evaluate(dataset=args.dataset)
+    metrics = Run.load(args.run_dir).evaluate(dataset=args.dataset, tta=args.tta)
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0
-    print(f"dataset {metrics['dataset']}: test accuracy {metrics['test_accuracy']:.4f}, "
+    tta = f" (test-time augmentation: {args.tta})" if args.tta else ""
+    print(f"dataset {metrics['dataset']}{tta}: test accuracy {metrics['test_accuracy']:.4f}, "
           f"test loss {metrics['test_loss']:.4f}, macro F1 {metrics['macro_f1']:.4f}")
     print(f"{'class':<14}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
     for row in metrics["per_class"]:
@@ -222,7 +227,7 @@ def cmd_predict(args) -> int:
     from .run import Run
 
     run = Run.load(args.run_dir)
-    results, errors = run.predict_files(args.images, top_k=args.top_k)
+    results, errors = run.predict_files(args.images, top_k=args.top_k, tta=args.tta)
     if args.json:
         print(json.dumps({"predictions": results,
                           "errors": [{"path": p, "error": e} for p, e in errors]}, indent=2))
@@ -394,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="recompute a run's test metrics")
     p.add_argument("run_dir")
     p.add_argument("--dataset", help="evaluate on another dataset with the same image shape")
+    p.add_argument("--tta", metavar="KIND", help=TTA_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
@@ -401,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER")
     p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--tta", metavar="KIND", help=TTA_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 

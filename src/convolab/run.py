@@ -124,36 +124,51 @@ class Run:
 
         return read_history(self.path / HISTORY_FILE)
 
-    def predict(self, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
-        """Class probabilities (N, classes) for raw 0-255 images (N, H, W) or (N, H, W, C)."""
+    def predict(self, images: np.ndarray, batch_size: int = 512,
+                tta: str | None = None) -> np.ndarray:
+        """Class probabilities (N, classes) for raw 0-255 images (N, H, W) or (N, H, W, C).
+
+        `tta`: None, or a test-time augmentation of `convolab.tta` ("shifts", "shifts-flip")
+        whose views' probabilities are averaged.
+        """
+        from .tta import check_tta, predict_tta
+
+        check_tta(tta, self.config.data.name)
         images = np.asarray(images, dtype="float32")
         if images.ndim == len(self.input_shape):  # (N, H, W) for one-channel models
             images = images[..., None]
         if images.shape[1:] != self.input_shape:
             raise ConvolabError(f"images have shape {images.shape[1:]}, the model of "
                                 f"{self.path} expects {self.input_shape}")
-        outputs = self.model.predict(images, batch_size=batch_size, verbose=0)
-        return outputs[0] if isinstance(outputs, list) else outputs
+
+        def plain(x: np.ndarray) -> np.ndarray:
+            outputs = self.model.predict(x, batch_size=batch_size, verbose=0)
+            return outputs[0] if isinstance(outputs, list) else outputs
+
+        return plain(images) if tta is None else predict_tta(plain, images, tta)
 
     def preprocessing_style(self) -> str:
         """How photos are prepared for this model (see `preprocess.py`)."""
         return {"mnist": "mnist", "digits": "mnist",
                 "fashion_mnist": "fashion"}.get(self.config.data.name, "resize")
 
-    def predict_files(self, paths: list[str], top_k: int = 3) -> tuple[list[dict], list]:
+    def predict_files(self, paths: list[str], top_k: int = 3,
+                      tta: str | None = None) -> tuple[list[dict], list]:
         """Predict image files; returns (results, errors) where a bad file is an error entry.
 
         Each result: {"path", "label", "probability", "top": [(label, p), ...]}.
         """
         from .preprocess import prepare_files
+        from .tta import check_tta
 
+        check_tta(tta, self.config.data.name)
         if top_k <= 0:
             raise ConvolabError(f"--top-k must be a positive integer, got {top_k}")
         batch, ok_paths, errors = prepare_files(paths, self.input_shape,
                                                 self.preprocessing_style())
         results = []
         if len(ok_paths):
-            probs = self.predict(batch)
+            probs = self.predict(batch, tta=tta)
             names = self.class_names
             for path, p in zip(ok_paths, probs):
                 order = np.argsort(-p)[: min(top_k, len(names))]
@@ -162,14 +177,19 @@ class Run:
                                 "top": [(names[i], float(p[i])) for i in order]})
         return results, errors
 
-    def evaluate(self, dataset: str | None = None) -> dict:
-        """Recompute the test metrics (on the run's dataset or another with the same shape)."""
+    def evaluate(self, dataset: str | None = None, tta: str | None = None) -> dict:
+        """Recompute the test metrics (on the run's dataset or another with the same shape),
+        with test-time augmentation `tta` (see `predict`) when given."""
         from .evaluate import compute_metrics
+        from .tta import check_tta
 
+        check_tta(tta, dataset or self.config.data.name)
         ds = self.test_set(dataset)
-        probs = self.predict(ds.x_test)
+        probs = self.predict(ds.x_test, tta=tta)
         metrics = compute_metrics(ds.y_test, probs, self.class_names)
         metrics["dataset"] = dataset or self.config.data.name
+        if tta is not None:
+            metrics["tta"] = tta
         return metrics
 
     def test_set(self, dataset: str | None = None):
