@@ -16,7 +16,8 @@ from convolab.models.regularize import (BATCHNORM_MOMENTUM, set_batchnorm, set_d
                                         set_l1l2)
 from convolab.models.spec import normalize
 
-PRESETS = ("seed-cnn", "keras-convnet", "mlp-bn", "resnet-mini", "lstm-rows", "fast", "best", "best-wide")
+PRESETS = ("seed-cnn", "keras-convnet", "mlp-bn", "resnet-mini", "lstm-rows", "fast", "best",
+           "best-wide")
 
 
 def images(n: int, shape=(28, 28, 1), seed: int = 0) -> np.ndarray:
