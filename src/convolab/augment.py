@@ -13,6 +13,7 @@ while training (`training=True`) and are the identity at inference. The mapping,
 | zoom_range=Z               | x, y scale each in [1-Z, 1+Z]; >1 = smaller | RandomZoom((-Z, Z), (-Z, Z))         |
 | horizontal_flip=True       | mirror left-right with p = 0.5       | RandomFlip("horizontal")                    |
 | fill_mode                  | nearest / constant(0) / reflect / wrap | fill_mode of every layer above            |
+| (not in ImageDataGenerator) elastic_alpha, elastic_sigma | Simard's elastic distortion | RandomElastic (`elastic.py`) |
 
 RandomRotation's factor is a fraction of a full turn (2 pi), so degrees are divided by 360,
 not 180 or 2 pi. ImageDataGenerator applies one combined affine map; the layers apply the
@@ -59,6 +60,11 @@ def augmentation_layers(cfg: AugmentConfig, seed: int = 0) -> list[keras.layers.
             **fill))
     if cfg.horizontal_flip:
         layers.append(keras.layers.RandomFlip("horizontal", seed=seed + 4, name="aug_flip"))
+    if cfg.elastic_alpha > 0:
+        from .elastic import RandomElastic
+
+        layers.append(RandomElastic(cfg.elastic_alpha, cfg.elastic_sigma, seed=seed + 5,
+                                    name="aug_elastic"))
     return layers
 
 

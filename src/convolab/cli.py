@@ -61,6 +61,10 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--zoom-range", type=float, metavar="FRAC")
     g.add_argument("--horizontal-flip", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument("--fill-mode", help="nearest, constant, reflect or wrap")
+    g.add_argument("--elastic-alpha", type=float, metavar="PX",
+                   help="elastic distortion strength in pixels (Simard: 34; 0 = off)")
+    g.add_argument("--elastic-sigma", type=float, metavar="PX",
+                   help="smoothness of the elastic distortion in pixels (default 4)")
     g = p.add_argument_group("output")
     g.add_argument("--out", metavar="DIR", help="run directory (default runs/<model>-<data>-<time>)")
     g.add_argument("--save-h5", action="store_true", default=None,
@@ -87,11 +91,12 @@ FLAG_FIELDS = [
     ("height_shift_range", "augment", "height_shift_range"),
     ("shear_range", "augment", "shear_range"), ("zoom_range", "augment", "zoom_range"),
     ("horizontal_flip", "augment", "horizontal_flip"), ("fill_mode", "augment", "fill_mode"),
+    ("elastic_alpha", "augment", "elastic_alpha"), ("elastic_sigma", "augment", "elastic_sigma"),
     ("seed", None, "seed"), ("out", None, "out"), ("save_h5", None, "save_h5"),
     ("tensorboard", None, "tensorboard"),
 ]
 AUGMENT_FLAGS = ("rotation_range", "width_shift_range", "height_shift_range", "shear_range",
-                 "zoom_range", "horizontal_flip", "fill_mode")
+                 "zoom_range", "horizontal_flip", "fill_mode", "elastic_alpha", "elastic_sigma")
 
 
 def config_from_args(args):

@@ -53,6 +53,8 @@ class AugmentConfig:
     zoom_range: float = 0.1  # zoom factor drawn from [1 - z, 1 + z] (>1 zooms out)
     horizontal_flip: bool = False  # random left-right flips (wrong for digits)
     fill_mode: str = "nearest"  # how new pixels are filled: nearest, constant, reflect, wrap
+    elastic_alpha: float = 0.0  # elastic distortion strength in pixels (Simard 2003); 0 = off
+    elastic_sigma: float = 4.0  # smoothness of the elastic displacement field, in pixels
 
 
 @dataclass
@@ -278,6 +280,9 @@ def validate(config: Config) -> Config:
         if not 0.0 <= getattr(a, name) < 1.0:
             raise ConvolabError(f"augment.{name} is a fraction and must be in [0, 1), "
                                 f"got {getattr(a, name)}")
+    if a.elastic_alpha < 0 or a.elastic_sigma <= 0:
+        raise ConvolabError(f"augment.elastic_alpha must be >= 0 and augment.elastic_sigma > 0 "
+                            f"(pixels), got {a.elastic_alpha} and {a.elastic_sigma}")
     if a.fill_mode not in FILL_MODES:
         raise ConvolabError(f"augment.fill_mode {a.fill_mode!r} is not one of "
                             f"{', '.join(FILL_MODES)}")

@@ -105,7 +105,7 @@ class Run:
         if self._model is None:
             import keras
 
-            from . import schedules  # noqa: F401  (registers the LR schedules for loading)
+            from . import elastic, schedules  # noqa: F401  (register custom objects for loading)
 
             try:
                 self._model = keras.saving.load_model(self.path / MODEL_FILE, compile=False)
