@@ -212,3 +212,11 @@ def test_flags_that_turn_things_off_do_not_enable_augmentation(capsys):
     assert code == 0 and "enabled: false" in out
     code, out, _ = run_cli(capsys, "config", "--rotation-range", "5")
     assert code == 0 and "enabled: true" in out
+
+
+def test_elastic_flags_turn_augmentation_on_and_bad_values_are_refused(capsys):
+    code, out, _ = run_cli(capsys, "config", "--elastic-alpha", "34", "--elastic-sigma", "6")
+    assert code == 0 and "enabled: true" in out
+    assert "elastic_alpha: 34.0" in out and "elastic_sigma: 6.0" in out
+    code, _, err = run_cli(capsys, "config", "--elastic-sigma", "0")
+    assert_user_error(code, err, "elastic_sigma")

@@ -187,11 +187,12 @@ def test_early_stopping_stops_a_diverging_run(tmp_path):
 def test_regularized_and_augmented_run_records_its_config(tmp_path):
     config = {**SMALL, "out": str(tmp_path / "reg"),
               "model": {"name": "keras-convnet", "dropout": 0.3, "l2": 1e-4, "batchnorm": True},
-              "augment": {"enabled": True, "rotation_range": 10, "zoom_range": 0.1},
+              "augment": {"enabled": True, "rotation_range": 10, "zoom_range": 0.1,
+                          "elastic_alpha": 8.0},
               "train": {"epochs": 2, "label_smoothing": 0.1}}  # 44 steps, so BatchNorm settles
     run = convolab.train(config, verbose=0)
     names = [layer.name for layer in run.model.layers]
-    assert "aug_rotation" in names and "aug_zoom" in names
+    assert "aug_rotation" in names and "aug_zoom" in names and "aug_elastic" in names
     assert any("bn" in n for n in names) and any("dropout" in n for n in names)
     assert run.config.model.l2 == 1e-4 and run.config.augment.enabled
     assert run.metrics["test_accuracy"] > 0.5
