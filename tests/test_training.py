@@ -85,7 +85,7 @@ KILL_SCRIPT = textwrap.dedent("""
     class KillAfter(keras.callbacks.Callback):
         # Runs before the checkpoint commits epoch 1: dies at the epoch boundary.
         def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1 and where == "epoch-end":
+            if epoch == 1 and where.startswith("epoch-end"):
                 os.kill(os.getpid(), signal.SIGKILL)
 
     if where == "commit":  # die inside the commit of epoch 1, after its weights file
@@ -96,12 +96,15 @@ KILL_SCRIPT = textwrap.dedent("""
             write_json(target, obj)
         atomic.write_json = dying_write_json
 
-    convolab.train({"data": {"train_samples": 1000}, "train": {"epochs": 4, "batch_size": 100},
-                    "out": out}, verbose=0, extra_callbacks=[KillAfter()])
+    train = {"epochs": 4, "batch_size": 100}
+    if where.endswith("-ema"):  # the weight averages must survive the resume too
+        train["ema"] = 0.9
+    convolab.train({"data": {"train_samples": 1000}, "train": train, "out": out}, verbose=0,
+                   extra_callbacks=[KillAfter()])
 """)
 
 
-@pytest.mark.parametrize("where", ["epoch-end", "commit"])
+@pytest.mark.parametrize("where", ["epoch-end", "commit", "epoch-end-ema"])
 def test_resume_after_kill_9(tmp_path, where):
     out = tmp_path / "killed"
     proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(out), where],
@@ -196,6 +199,33 @@ def test_regularized_and_augmented_run_records_its_config(tmp_path):
     assert any("bn" in n for n in names) and any("dropout" in n for n in names)
     assert run.config.model.l2 == 1e-4 and run.config.augment.enabled
     assert run.metrics["test_accuracy"] > 0.5
+
+
+def test_ema_saves_the_averaged_weights_and_trains_on_the_raw_ones(tmp_path):
+    import keras
+
+    seen = {}
+
+    class Capture(keras.callbacks.Callback):  # runs before the checkpoint of each epoch
+        def on_epoch_end(self, epoch, logs=None):
+            opt = self.model.optimizer
+            seen["raw"] = [v.numpy() for v in self.model.trainable_weights]
+            seen["average"] = [v.numpy() for v in opt._model_variables_moving_average]
+
+    config = tiny_digits(tmp_path, "ema", epochs=2, ema=0.9)
+    config["train"]["monitor"] = "loss"  # the last epoch is the best: its files are compared
+    run = convolab.train(config, verbose=0, extra_callbacks=[Capture()])
+    saved = [v.numpy() for v in run.model.trainable_weights]
+    assert len(saved) == len(seen["average"])
+    for s, avg in zip(saved, seen["average"]):
+        np.testing.assert_allclose(s, avg, rtol=1e-6, atol=1e-7)
+    assert any(not np.allclose(s, r) for s, r in zip(saved, seen["raw"]))
+    assert run.config.train.ema == 0.9 and run.metrics["test_accuracy"] > 0.8
+
+
+def test_ema_momentum_must_be_a_fraction():
+    with pytest.raises(ConvolabError, match="train.ema"):
+        convolab.resolve_config(overrides={"train": {"ema": 1.5}})
 
 
 @pytest.mark.slow

@@ -43,14 +43,18 @@ class RunCheckpoint(keras.callbacks.Callback):
         monitor: the metric that picks the best model. Defaults to `"val_loss"`.
         initial_state: the state of a resumed run. Defaults to None (a new run).
         extra_state: a callable returning more JSON-able state to commit. Defaults to None.
+        ema_swap: a `keras.callbacks.SwapEMAWeights` of the same fit, when the optimizer
+            averages the weights: the best model is then saved with the averaged weights.
+            Defaults to None.
 
     Example:
         >>> cb = RunCheckpoint("run.partial/backup", monitor="val_accuracy")
     """
 
     def __init__(self, backup_dir, monitor: str = "val_loss", initial_state: dict | None = None,
-                 extra_state=None):
+                 extra_state=None, ema_swap=None):
         super().__init__()
+        self.ema_swap = ema_swap
         self.backup_dir = Path(backup_dir)
         self.monitor = monitor
         self.mode = monitor_mode(monitor)
@@ -74,7 +78,7 @@ class RunCheckpoint(keras.callbacks.Callback):
                 and (math.isnan(best) or _is_better(self.mode, value, best))):
             name = f"best-{epoch}.keras"
             with atomic.atomic_path(self.backup_dir / name) as tmp:
-                self.model.save(tmp)
+                self._save_best(tmp)
             self.state.update(best_file=name, best=value, best_epoch=epoch)
         name = f"weights-{epoch + 1}.weights.h5"
         with atomic.atomic_path(self.backup_dir / name) as tmp:
@@ -88,6 +92,17 @@ class RunCheckpoint(keras.callbacks.Callback):
         for path in self.backup_dir.iterdir():
             if path.name not in keep and not path.name.startswith("."):
                 path.unlink(missing_ok=True)
+
+
+    def _save_best(self, path) -> None:
+        if self.ema_swap is None:
+            self.model.save(path)
+            return
+        self.ema_swap.on_test_begin()  # averaged weights in
+        try:
+            self.model.save(path)
+        finally:
+            self.ema_swap.on_test_end()  # raw weights back for training
 
 
 def read_backup_state(backup_dir) -> dict | None:

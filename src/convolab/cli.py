@@ -48,6 +48,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=float, help="(peak) learning rate")
     g.add_argument("--lr-schedule", help="constant, step-exp, cosine, one-cycle or plateau")
     g.add_argument("--label-smoothing", type=float, metavar="S")
+    g.add_argument("--ema", type=float, metavar="MOMENTUM",
+                   help="keep a moving average of the weights (e.g. 0.99); the saved model uses it")
     g.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without improvement; keep the best")
     g.add_argument("--monitor", help="metric for checkpoint/early stopping (default val_loss)")
@@ -85,6 +87,7 @@ FLAG_FIELDS = [
     ("epochs", "train", "epochs"), ("batch_size", "train", "batch_size"),
     ("optimizer", "train", "optimizer"), ("lr", "train", "lr"),
     ("lr_schedule", "train", "lr_schedule"), ("label_smoothing", "train", "label_smoothing"),
+    ("ema", "train", "ema"),
     ("early_stopping", "train", "early_stopping"), ("monitor", "train", "monitor"),
     ("rotation_range", "augment", "rotation_range"),
     ("width_shift_range", "augment", "width_shift_range"),

@@ -70,6 +70,7 @@ class TrainConfig:
     early_stopping: int | None = None  # patience in epochs; None = off
     monitor: str = "val_loss"  # metric watched by early stopping, checkpoint and plateau
     steps_per_execution: int = 1  # gradient steps per compiled call (fewer Python round trips)
+    ema: float | None = None  # momentum of a moving average of the weights; None = off
 
 
 @dataclass
@@ -253,6 +254,9 @@ def validate(config: Config) -> Config:
     if t.early_stopping is not None and t.early_stopping < 0:
         raise ConvolabError(f"train.early_stopping (patience) must be >= 0, "
                             f"got {t.early_stopping}")
+    if t.ema is not None and not 0.0 < t.ema < 1.0:
+        raise ConvolabError(f"train.ema is the momentum of the weight average and must be in "
+                            f"(0, 1), e.g. 0.99; got {t.ema}")
     if not 0.0 <= t.label_smoothing < 1.0:
         raise ConvolabError(f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
     if not 0.0 <= d.validation_split < 1.0:

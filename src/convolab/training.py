@@ -48,13 +48,15 @@ def make_optimizer(cfg, steps_per_epoch: int):
     from .schedules import make_schedule
 
     lr = make_schedule(cfg.lr_schedule, cfg.lr, steps_per_epoch, cfg.epochs)
+    # Weight averaging: the optimizer keeps an exponential moving average of the weights.
+    ema = {"use_ema": cfg.ema is not None, "ema_momentum": cfg.ema or 0.99}
     if cfg.optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=cfg.momentum)
+        return keras.optimizers.SGD(learning_rate=lr, momentum=cfg.momentum, **ema)
     if cfg.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate=lr)
+        return keras.optimizers.Adam(learning_rate=lr, **ema)
     if cfg.optimizer == "adamw":
-        return keras.optimizers.AdamW(learning_rate=lr, weight_decay=cfg.weight_decay)
-    return keras.optimizers.RMSprop(learning_rate=lr)
+        return keras.optimizers.AdamW(learning_rate=lr, weight_decay=cfg.weight_decay, **ema)
+    return keras.optimizers.RMSprop(learning_rate=lr, **ema)
 
 
 def build_classifier(config: Config, spec: dict, input_shape, num_classes: int):
@@ -219,10 +221,16 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
                  *resumable.values()]
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(work_dir / "tensorboard")))
+    ema_swap = None
+    if t.ema is not None:
+        # Validation and the saved best model use the averaged weights; training and the
+        # resume weights keep the raw ones (the averages travel in the optimizer state).
+        ema_swap = keras.callbacks.SwapEMAWeights()
+        callbacks.append(ema_swap)
     callbacks.extend(extra_callbacks or [])
     # Last, so that what it commits includes every other callback's effect on the epoch.
     checkpoint = RunCheckpoint(backup_dir, monitor=t.monitor, initial_state=state,
-                               extra_state=extra_state)
+                               extra_state=extra_state, ema_swap=ema_swap)
     callbacks.append(checkpoint)
 
     x_train = ds.x_train.astype("float32")
