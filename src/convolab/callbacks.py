@@ -93,7 +93,6 @@ class RunCheckpoint(keras.callbacks.Callback):
             if path.name not in keep and not path.name.startswith("."):
                 path.unlink(missing_ok=True)
 
-
     def _save_best(self, path) -> None:
         if self.ema_swap is None:
             self.model.save(path)
