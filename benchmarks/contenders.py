@@ -143,6 +143,8 @@ CONTENDERS = {c.name: c for c in [
     Contender("convolab-fast", "convolab train --preset fast", convolab_preset("fast")),
     Contender("convolab-fast-99.5", "convolab train --preset fast-99.5",
               convolab_preset("fast-99.5")),
+    Contender("convolab-fashion-fast-60s", "convolab train --preset fashion-fast-60s",
+              convolab_preset("fashion-fast-60s")),
     Contender("convolab-quick", "convolab train --preset quick (a smoke contender)",
               convolab_preset("quick")),
     Contender("torch-fast", "plain PyTorch, the same recipe as convolab fast",
