@@ -37,13 +37,15 @@ class RandomElastic(keras.layers.Layer):
 
     def build(self, input_shape):
         self.height, self.width, self.channels = (int(s) for s in input_shape[1:])
+        # The blur matrices depend only on the image size: made once, not every batch.
+        self.blur_y = gaussian_matrix(self.height, self.sigma)
+        self.blur_x_t = gaussian_matrix(self.width, self.sigma).T
 
     def displacement(self, n):
         """(dy, dx): each (n, height, width), in pixels."""
         h, w = self.height, self.width
-        gy, gx = gaussian_matrix(h, self.sigma), gaussian_matrix(w, self.sigma)
         noise = keras.random.uniform((2, n, h, w), -1.0, 1.0, seed=self.seed_generator)
-        field = ops.matmul(ops.matmul(gy, noise), ops.transpose(gx)) * self.alpha
+        field = ops.matmul(ops.matmul(self.blur_y, noise), self.blur_x_t) * self.alpha
         return field[0], field[1]
 
     def call(self, inputs, training=None):
