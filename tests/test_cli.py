@@ -214,6 +214,13 @@ def test_flags_that_turn_things_off_do_not_enable_augmentation(capsys):
     assert code == 0 and "enabled: true" in out
 
 
+def test_crop_flag_sets_the_model_crop_and_refuses_a_negative_one(capsys):
+    code, out, _ = run_cli(capsys, "config", "--crop", "2")
+    assert code == 0 and "crop: 2" in out
+    code, _, err = run_cli(capsys, "config", "--crop", "-1")
+    assert_user_error(code, err, "model.crop")
+
+
 def test_elastic_flags_turn_augmentation_on_and_bad_values_are_refused(capsys):
     code, out, _ = run_cli(capsys, "config", "--elastic-alpha", "34", "--elastic-sigma", "6")
     assert code == 0 and "enabled: true" in out

@@ -105,6 +105,25 @@ def test_probabilities_match_keras_and_run_predict(run, walk):
     assert dense[-1].logits and not dense[0].logits
 
 
+def test_walk_through_a_cropped_fast_model(tmp_path):
+    import convolab
+    from convolab.explain.walk_view import sections
+    from convolab.explain.walkthrough import ConvStep, CropStep, explain_image
+
+    fast = convolab.train({"model": {"name": "fast", "crop": 2},
+                           "data": {"train_samples": 300, "validation_split": 0.0},
+                           "train": {"epochs": 1, "monitor": "loss"},
+                           "out": str(tmp_path / "fast")}, verbose=0)
+    result = explain_image(fast.path, "test:0")
+    (crop,) = result.steps_of(CropStep)
+    assert (crop.input_shape, crop.output_shape) == ((28, 28, 1), (24, 24, 1))
+    np.testing.assert_array_equal(crop.output, result.steps[0].output[2:-2, 2:-2])
+    assert result.steps_of(ConvStep)[0].output_shape[:2] == (20, 20)
+    assert result.max_abs_diff <= 1e-4
+    titles = [section.title for section in sections(result)]
+    assert "cropping2d: Cropping2D" in titles
+
+
 def test_position_picks_the_written_out_output(run):
     from convolab.explain.walkthrough import ConvStep, explain_image
 

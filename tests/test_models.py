@@ -101,6 +101,32 @@ def test_lstm_rows_reads_one_row_per_step():
     assert tuple(reshape.output.shape) == (None, 20, 36)
 
 
+def test_crop_cuts_the_border_inside_the_model():
+    model = create_model("fast", crop=2)
+    assert tuple(model.input.shape) == (None, 28, 28, 1)
+    assert [layer.name for layer in model.layers[1:3]] == ["rescale", "crop"]
+    assert tuple(model.get_layer("crop").output.shape) == (None, 24, 24, 1)
+    x = images(3)
+    border = 255.0 - x  # every pixel changed ...
+    border[:, 2:-2, 2:-2] = x[:, 2:-2, 2:-2]  # ... except the 24x24 centre
+    inner = x.copy()
+    inner[:, 14, 14] = 255.0 - inner[:, 14, 14]
+    probs = keras.ops.convert_to_numpy(model(x))
+    # the two-pixel frame is never seen; one pixel inside it is
+    np.testing.assert_array_equal(probs, keras.ops.convert_to_numpy(model(border)))
+    assert np.abs(probs - keras.ops.convert_to_numpy(model(inner))).max() > 0
+    assert "crop" not in [layer.name for layer in create_model("fast").layers]
+
+
+def test_crop_sizes_the_placeholders_and_refuses_too_much():
+    model = create_model("lstm-rows", input_shape=(20, 12, 3), crop=1)
+    reshape = next(l for l in model.layers if isinstance(l, keras.layers.Reshape))
+    assert tuple(reshape.output.shape) == (None, 18, 30)
+    raises_one_line(lambda: create_model("fast", crop=14), "crop of 14 px", "28x28",
+                    "less than 14")
+    raises_one_line(lambda: create_model("fast", crop=-1), "crop", ">= 0")
+
+
 def test_preprocessing_layers_come_first_and_act_only_in_training():
     shift = keras.layers.RandomTranslation(0.4, 0.4, seed=1)
     model = create_model("keras-convnet", dropout=0, preprocessing=[shift])
@@ -396,6 +422,8 @@ BAD_SPECS = {
                        ["node 'g'", "`shared: ff`", "did you mean 'f'"]),
     "bad node key": ("type: functional\nnodes:\n  f: {layer: Flatten, input: image}\n"
                      "outputs: [f]\n", ["node 'f'", "'input'", "did you mean 'inputs'"]),
+    "reserved name": ("type: functional\nnodes:\n  crop: {layer: Flatten, inputs: image}\n"
+                      "outputs: [crop]\n", ["node 'crop'", "rename it"]),
     "extra input shape": ("type: functional\ninputs: [image, meta]\nnodes:\n"
                           "  f: {layer: Flatten, inputs: image}\noutputs: [f]\n",
                           ["'meta'", "input_shapes"]),

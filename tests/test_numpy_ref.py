@@ -139,6 +139,18 @@ def test_softmax_flatten_rescaling_gradients():
     assert check_layer(nr.Rescaling(1 / 255, offset=-0.5), img)["input"] <= GRAD_TOL
 
 
+def test_cropping_gradient_is_zero_on_the_cut_border():
+    img = np.random.default_rng(2).normal(size=(2, 6, 7, 3))
+    crop = built(nr.Cropping2D(((1, 2), (0, 3))), (6, 7, 3))
+    assert crop.forward(img).shape == (2, 3, 4, 3)
+    assert check_layer(crop, img)["input"] <= GRAD_TOL
+    grad = crop.backward(np.ones((2, 3, 4, 3)))
+    assert grad.shape == img.shape and grad.sum() == 2 * 3 * 4 * 3
+    assert not grad[:, :1].any() and not grad[:, 4:].any() and not grad[:, :, 4:].any()
+    with pytest.raises(ValueError, match="leaves nothing"):
+        built(nr.Cropping2D(3), (6, 7, 3))
+
+
 def test_dropout_gradients_with_a_fixed_mask():
     layer = nr.Dropout(0.4, seed=3)
     x = np.random.default_rng(0).normal(size=(5, 8))
@@ -353,6 +365,14 @@ def test_dense_flatten_relu_softmax_dropout_rescaling_forward_match_keras(keras)
                          (nr.Rescaling(1 / 255), keras.layers.Rescaling(1 / 255))]:
         np.testing.assert_allclose(ours.forward(img), keras_layer_out(keras, theirs, img),
                                    atol=FORWARD_ATOL)
+
+
+@pytest.mark.parametrize("cropping", [2, (1, 3), ((0, 1), (2, 0))])
+def test_cropping_forward_matches_keras(keras, cropping):
+    img = np.random.default_rng(0).normal(size=(2, 6, 7, 2)).astype(np.float32)
+    ours = built(nr.Cropping2D(cropping), (6, 7, 2), dtype=np.float32).forward(img)
+    np.testing.assert_array_equal(ours, keras_layer_out(keras, keras.layers.Cropping2D(cropping),
+                                                        img))
 
 
 def seed_cnn_gradients_np_and_keras(keras):

@@ -41,6 +41,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--l2", type=float, metavar="X", help="L2 penalty on every kernel")
     g.add_argument("--batchnorm", action=argparse.BooleanOptionalAction, default=None,
                    help="add (or with --no-batchnorm remove) BatchNormalization")
+    g.add_argument("--crop", type=int, metavar="PX",
+                   help="cut PX pixels from every image border inside the model")
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int)
@@ -83,7 +85,7 @@ FLAG_FIELDS = [
     ("train_samples", "data", "train_samples"), ("validation_split", "data", "validation_split"),
     ("image_size", "data", "image_size"),
     ("model", "model", "name"), ("dropout", "model", "dropout"), ("l1", "model", "l1"),
-    ("l2", "model", "l2"), ("batchnorm", "model", "batchnorm"),
+    ("l2", "model", "l2"), ("batchnorm", "model", "batchnorm"), ("crop", "model", "crop"),
     ("epochs", "train", "epochs"), ("batch_size", "train", "batch_size"),
     ("optimizer", "train", "optimizer"), ("lr", "train", "lr"),
     ("lr_schedule", "train", "lr_schedule"), ("label_smoothing", "train", "label_smoothing"),

@@ -40,6 +40,7 @@ class ModelConfig:
     l1: float = 0.0  # L1 penalty on every Conv/Dense/LSTM kernel
     l2: float = 0.0  # L2 penalty on every Conv/Dense/LSTM kernel
     batchnorm: bool | None = None  # None keeps the preset; True adds, False removes BatchNorm
+    crop: int = 0  # pixels cut from every border inside the model, before the first layer
 
 
 @dataclass
@@ -276,6 +277,8 @@ def validate(config: Config) -> Config:
         raise ConvolabError(f"model.dropout must be in [0, 1), got {m.dropout}")
     if m.l1 < 0 or m.l2 < 0:
         raise ConvolabError(f"model.l1 and model.l2 must be >= 0, got {m.l1} and {m.l2}")
+    if m.crop < 0:
+        raise ConvolabError(f"model.crop is a border in pixels and must be >= 0, got {m.crop}")
     for name in ("rotation_range", "shear_range"):
         if not 0.0 <= getattr(a, name) <= 180.0:
             raise ConvolabError(f"augment.{name} is in degrees and must be in [0, 180], "

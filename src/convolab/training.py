@@ -66,7 +66,7 @@ def build_classifier(config: Config, spec: dict, input_shape, num_classes: int):
 
     m = config.model
     return create_model(spec, input_shape=input_shape, num_classes=num_classes,
-                        dropout=m.dropout, l1=m.l1, l2=m.l2, batchnorm=m.batchnorm,
+                        dropout=m.dropout, l1=m.l1, l2=m.l2, batchnorm=m.batchnorm, crop=m.crop,
                         preprocessing=augmentation_layers(config.augment, config.seed),
                         name=Path(m.name).stem)
 

@@ -23,6 +23,7 @@ CONFIG_KEYS = {
     "Flatten": (),
     "Dropout": ("rate",),
     "Rescaling": ("scale", "offset"),
+    "Cropping2D": ("cropping",),
     "ReLU": (),
     "Softmax": (),
 }

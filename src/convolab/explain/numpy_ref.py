@@ -313,6 +313,53 @@ class MaxPooling2D(Layer):
         return _crop(dxp, pads, x_shape[1:3])                 # (N, H, W, C)
 
 
+def _crop_amounts(cropping) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Keras's `cropping` (int, (rows, cols) or ((top, bottom), (left, right))) as pairs."""
+    def pair(v):
+        if isinstance(v, (int, np.integer)):
+            return (int(v), int(v))
+        if isinstance(v, (list, tuple)) and len(v) == 2 and \
+                all(isinstance(n, (int, np.integer)) for n in v):
+            return (int(v[0]), int(v[1]))
+        raise ValueError(f"cropping must be an int, (rows, cols) or ((top, bottom), "
+                         f"(left, right)), got {cropping!r}")
+
+    if isinstance(cropping, (int, np.integer)):
+        amounts = (pair(cropping), pair(cropping))
+    elif isinstance(cropping, (list, tuple)) and len(cropping) == 2:
+        amounts = (pair(cropping[0]), pair(cropping[1]))
+    else:
+        amounts = pair(cropping)  # raises with the message above
+    if min(amounts[0] + amounts[1]) < 0:
+        raise ValueError(f"cropping must be >= 0, got {cropping!r}")
+    return amounts
+
+
+class Cropping2D(Layer):
+    """Cuts rows and columns off the border, like Keras's Cropping2D; the gradient of the
+    cut pixels is 0."""
+
+    kind = "cropping2d"
+
+    def __init__(self, cropping=1, name: str | None = None):
+        super().__init__(name)
+        self.cropping = _crop_amounts(cropping)
+
+    def build(self, input_shape, rng, dtype):
+        (top, bottom), (left, right) = self.cropping
+        h, w, c = input_shape
+        if top + bottom >= h or left + right >= w:
+            raise ValueError(f"cropping {self.cropping} leaves nothing of a {h}x{w} input")
+        return (h - top - bottom, w - left - right, c)
+
+    def forward(self, x, training=False):
+        (top, bottom), (left, right) = self.cropping
+        return x[:, top:x.shape[1] - bottom, left:x.shape[2] - right, :]  # (N, H', W', C)
+
+    def backward(self, grad_out):
+        return _pad(grad_out, self.cropping)                  # (N, H, W, C), zeros outside
+
+
 class Flatten(Layer):
     """(N, H, W, C) -> (N, H*W*C) in row-major order, like Keras's Flatten (channels last)."""
 
@@ -553,6 +600,7 @@ class Adam:
 LAYER_TYPES: dict[str, type[Layer]] = {
     "Conv2D": Conv2D, "MaxPooling2D": MaxPooling2D, "Flatten": Flatten, "Dense": Dense,
     "Dropout": Dropout, "ReLU": ReLU, "Softmax": Softmax, "Rescaling": Rescaling,
+    "Cropping2D": Cropping2D,
 }
 PLACEHOLDERS = ("$num_classes", "$height", "$width", "$channels")
 

@@ -284,6 +284,14 @@ def sections(result: wt.Walkthrough) -> list[Section]:
             out.append(Section(f"{step.name}: Flatten", [
                 f"{shape(step.input_shape)} → {step.output_shape[0]} values, read row by row "
                 f"with the channels fastest: {vector(step.output)}."]))
+        elif isinstance(step, wt.CropStep):
+            (top, bottom), (left, right) = step.cropping
+            out.append(Section(f"{step.name}: Cropping2D", [
+                f"The border is cut off ({top} rows at the top, {bottom} at the bottom, "
+                f"{left} columns at the left, {right} at the right): "
+                f"{shape(step.input_shape)} → {shape(step.output_shape)}. The layers "
+                f"after it never see those pixels, and each convolution has fewer places "
+                f"to compute."]))
         elif isinstance(step, wt.DropoutStep):
             out.append(Section(f"{step.name}: Dropout", [
                 f"Dropout (rate {step.rate:g}) only acts while training; here the "

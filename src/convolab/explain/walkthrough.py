@@ -116,6 +116,11 @@ class DropoutStep(Step):
 
 
 @dataclass
+class CropStep(Step):
+    cropping: tuple             # ((top, bottom), (left, right)) pixels cut off
+
+
+@dataclass
 class DenseStep(Step):
     kernel_shape: tuple         # (D, U)
     activation: str | None
@@ -265,6 +270,8 @@ def walk(net: nr.Sequential, image: np.ndarray,
                 step = FlattenStep(*common)
             elif isinstance(layer, nr.Dropout):
                 step = DropoutStep(*common, rate=layer.rate)
+            elif isinstance(layer, nr.Cropping2D):
+                step = CropStep(*common, cropping=layer.cropping)
             else:  # a layer type added to numpy_ref but not to this walk
                 raise ConvolabError(f"layer {layer.name!r} ({type(layer).__name__}) has no "
                                     f"step in the explain walk-through")

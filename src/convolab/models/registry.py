@@ -77,13 +77,14 @@ def load_spec(name_or_path: str) -> dict:
 
 def create_model(name_or_spec: str | dict, *, input_shape=(28, 28, 1), num_classes=10,
                  dropout: float | None = None, l1: float = 0.0, l2: float = 0.0,
-                 batchnorm: bool | None = None,
+                 batchnorm: bool | None = None, crop: int = 0,
                  preprocessing: list | None = None, name: str | None = None) -> keras.Model:
     """Build a model that maps raw 0..255 pixels to class probabilities.
 
     The model is `keras.Input(input_shape)` -> `preprocessing` layers (e.g. augmentation,
-    active in training only) -> `Rescaling(1/255, name="rescale")` -> the spec's body,
-    after the regularization transforms (see `regularize.py`):
+    active in training only) -> `Rescaling(1/255, name="rescale")` -> `Cropping2D(crop)`
+    when `crop` > 0 -> the spec's body, after the regularization transforms (see
+    `regularize.py`):
 
     - `dropout`: None keeps the spec; 0 removes Dropout; R > 0 sets existing Dropout
       rates to R and adds Dropout(R) before each Dense not already preceded by one.
@@ -104,4 +105,4 @@ def create_model(name_or_spec: str | dict, *, input_shape=(28, 28, 1), num_class
     graph = normalize(spec, origin)
     graph = regularize(graph, dropout=dropout, l1=l1, l2=l2, batchnorm=batchnorm)
     return build_model(graph, input_shape=input_shape, num_classes=num_classes,
-                       preprocessing=preprocessing, name=name or default_name)
+                       preprocessing=preprocessing, crop=crop, name=name or default_name)

@@ -8,7 +8,7 @@ Sequential and functional specs share the graph form, so each transform has one 
 from __future__ import annotations
 
 from ..errors import ConvolabError
-from .spec import RESCALE_NAME, copy_graph, layer_of, unique_name
+from .spec import RESERVED_NAMES, copy_graph, layer_of, unique_name
 
 #: Layer classes that `dropout=` removes or re-rates.
 DROPOUT_LAYERS = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D")
@@ -53,7 +53,7 @@ def _place(graph: dict, new_nodes: dict[str, dict], *, before: str | None = None
 def _new_node(graph: dict, base: str, layer: str, args: dict, inputs: list[str],
               why: str, reserved: tuple[str, ...] = ()) -> tuple[str, dict]:
     """A node name not used yet (nor in `reserved`) and the node itself."""
-    taken = set(graph["nodes"]) | set(graph["inputs"]) | {RESCALE_NAME} | set(reserved)
+    taken = set(graph["nodes"]) | set(graph["inputs"]) | set(RESERVED_NAMES) | set(reserved)
     name = unique_name(taken, base)
     return name, {"layer": layer, "args": args, "inputs": inputs,
                   "at": f"node {name!r} ({layer}, added by {why})"}

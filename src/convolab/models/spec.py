@@ -44,8 +44,11 @@ SEQUENTIAL_KEYS = ("type", "description", "name", "layers")
 FUNCTIONAL_KEYS = ("type", "description", "name", "inputs", "input_shapes", "nodes", "outputs")
 NODE_KEYS = ("layer", "args", "inputs", "shared")
 PLACEHOLDERS = ("$num_classes", "$height", "$width", "$channels")
-#: Name of the layer that scales raw 0..255 pixels to 0..1; no node may use it.
+#: Names of the layers build_model puts before the graph (pixel scaling, border crop);
+#: no node may use them.
 RESCALE_NAME = "rescale"
+CROP_NAME = "crop"
+RESERVED_NAMES = (RESCALE_NAME, CROP_NAME)
 #: Keyword arguments every Keras layer accepts besides those of its own constructor.
 BASE_LAYER_ARGS = ("name", "dtype", "trainable", "autocast", "activity_regularizer",
                    "input_shape", "input_dim")
@@ -226,9 +229,10 @@ def _functional_graph(spec: dict, origin: str) -> dict:
     nodes: dict[str, dict] = {}
     for name, raw in raw_nodes.items():
         at = f"node {name!r}"
-        if not isinstance(name, str) or "/" in name or name == RESCALE_NAME or name in inputs:
+        if not isinstance(name, str) or "/" in name or name in RESERVED_NAMES or name in inputs:
             raise ConvolabError(f"{origin}, {at}: a node name must be text without '/', and "
-                                f"not {RESCALE_NAME!r} or an input name; rename it")
+                                f"not {' or '.join(map(repr, RESERVED_NAMES))} or an input "
+                                f"name; rename it")
         if not isinstance(raw, dict):
             raise ConvolabError(f"{origin}, {at}: must be a mapping like "
                                 f"{{layer: Dense, args: {{...}}, inputs: x}}")
@@ -403,10 +407,13 @@ def check_input_shape(input_shape: Any) -> tuple[int, int, int]:
 
 
 def build_model(graph: dict, *, input_shape=(28, 28, 1), num_classes: int = 10,
-                preprocessing: list | None = None, name: str = "model") -> keras.Model:
+                preprocessing: list | None = None, crop: int = 0,
+                name: str = "model") -> keras.Model:
     """Build the Keras model: raw pixels -> `preprocessing` -> Rescaling(1/255) -> graph.
 
-    The first graph input receives the rescaled image; extra inputs are plain
+    `crop` > 0 cuts that many pixels from every border after rescaling (a Cropping2D
+    named "crop"), so the graph sees a smaller image while the model still takes the full
+    one. The first graph input receives the rescaled image; extra inputs are plain
     `keras.Input`s of their `input_shapes`. The first output must be a softmax of shape
     (None, num_classes).
     """
@@ -420,8 +427,13 @@ def build_model(graph: dict, *, input_shape=(28, 28, 1), num_classes: int = 10,
         if not isinstance(layer, keras.layers.Layer):
             raise ConvolabError(f"preprocessing must be a list of Keras layers, got "
                                 f"{type(layer).__name__}")
-    values = {"$num_classes": num_classes, "$height": height, "$width": width,
-              "$channels": channels}
+    if isinstance(crop, bool) or not isinstance(crop, int) or crop < 0:
+        raise ConvolabError(f"crop must be a whole number of pixels >= 0, got {crop!r}")
+    if 2 * crop >= min(height, width):
+        raise ConvolabError(f"crop of {crop} px from every border leaves nothing of a "
+                            f"{height}x{width} image; use less than {min(height, width) // 2}")
+    values = {"$num_classes": num_classes, "$height": height - 2 * crop,
+              "$width": width - 2 * crop, "$channels": channels}
     origin = graph["origin"]
 
     image = keras.Input(shape=(height, width, channels), name=graph["inputs"][0],
@@ -429,7 +441,10 @@ def build_model(graph: dict, *, input_shape=(28, 28, 1), num_classes: int = 10,
     x = image
     for layer in preprocessing:
         x = layer(x)
-    tensors = {graph["inputs"][0]: keras.layers.Rescaling(1.0 / 255, name=RESCALE_NAME)(x)}
+    x = keras.layers.Rescaling(1.0 / 255, name=RESCALE_NAME)(x)
+    if crop:
+        x = keras.layers.Cropping2D(crop, name=CROP_NAME)(x)
+    tensors = {graph["inputs"][0]: x}
     model_inputs = [image]
     for extra in graph["inputs"][1:]:
         shape = _substitute(graph["input_shapes"][extra], values, f"{origin}, input {extra!r}")
