@@ -19,10 +19,12 @@ TOL = 1e-5
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    """A tiny keras-convnet run on MNIST: a real Conv2D/MaxPooling graph."""
+    """A tiny keras-convnet run on MNIST: a real Conv2D/MaxPooling graph, behind the
+    border crop that the `fast` recipe uses."""
     out = tmp_path_factory.mktemp("export") / "run"
     convolab.train({"data": {"train_samples": 1000}, "train": {"epochs": 1},
-                    "model": {"name": "keras-convnet"}, "out": str(out)}, verbose=0)
+                    "model": {"name": "keras-convnet", "crop": 2}, "out": str(out)},
+                   verbose=0)
     return out
 
 
