@@ -147,7 +147,7 @@ CONTENDERS = {c.name: c for c in [
               convolab_preset("fashion-fast-60s")),
     Contender("convolab-quick", "convolab train --preset quick (a smoke contender)",
               convolab_preset("quick")),
-    Contender("torch-fast", "plain PyTorch, the same recipe as convolab fast",
+    Contender("torch-fast", "plain PyTorch, the convolab fast recipe without its crop",
               _torch("run_fast"), needs="torch"),
     Contender("torch-examples", "pytorch/examples MNIST: Adadelta lr 1, batch 64, 14 epochs",
               _torch("run_examples"), needs="torch"),

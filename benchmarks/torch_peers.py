@@ -4,7 +4,8 @@
   Dense 128, Adadelta lr 1.0 with StepLR gamma 0.7, batch 64, 14 epochs, inputs normalised
   with mean 0.1307 / std 0.3081).
 - `run_fast`: the convolab `fast` recipe written by hand in PyTorch (same layers, optimizer,
-  one-cycle schedule, label smoothing, batch size and epochs), channels-last memory format.
+  one-cycle schedule, label smoothing, batch size and epochs), channels-last memory format;
+  without the recipe's 2-px border crop, so it measures the uncropped recipe.
 
 Both hold the data as in-memory tensors and shuffle indices each epoch (faster than
 torchvision's DataLoader with per-image transforms, so the peers get the benefit of the doubt).
