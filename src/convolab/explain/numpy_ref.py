@@ -31,11 +31,13 @@ from ..errors import ConvolabError, did_you_mean
 # ----------------------------------------------------------------------------- helpers
 
 
-def _pair(value, what: str) -> tuple[int, int]:
-    """An int or a pair of ints (Keras accepts both) as a pair of positive ints."""
+def _pair(value, what: str, minimum: int = 1) -> tuple[int, int]:
+    """An int or a pair of ints (Keras accepts both) as a pair of ints >= `minimum`."""
     pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in pair):
-        raise ValueError(f"{what} must be a positive int or a pair of them, got {value!r}")
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= minimum
+                                 for v in pair):
+        kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise ValueError(f"{what} must be {kind} or a pair of them, got {value!r}")
     return int(pair[0]), int(pair[1])
 
 
@@ -315,24 +317,12 @@ class MaxPooling2D(Layer):
 
 def _crop_amounts(cropping) -> tuple[tuple[int, int], tuple[int, int]]:
     """Keras's `cropping` (int, (rows, cols) or ((top, bottom), (left, right))) as pairs."""
-    def pair(v):
-        if isinstance(v, (int, np.integer)):
-            return (int(v), int(v))
-        if isinstance(v, (list, tuple)) and len(v) == 2 and \
-                all(isinstance(n, (int, np.integer)) for n in v):
-            return (int(v[0]), int(v[1]))
+    rows_cols = (cropping, cropping) if isinstance(cropping, (int, np.integer)) else cropping
+    if not isinstance(rows_cols, (list, tuple)) or len(rows_cols) != 2:
         raise ValueError(f"cropping must be an int, (rows, cols) or ((top, bottom), "
                          f"(left, right)), got {cropping!r}")
-
-    if isinstance(cropping, (int, np.integer)):
-        amounts = (pair(cropping), pair(cropping))
-    elif isinstance(cropping, (list, tuple)) and len(cropping) == 2:
-        amounts = (pair(cropping[0]), pair(cropping[1]))
-    else:
-        amounts = pair(cropping)  # raises with the message above
-    if min(amounts[0] + amounts[1]) < 0:
-        raise ValueError(f"cropping must be >= 0, got {cropping!r}")
-    return amounts
+    return (_pair(rows_cols[0], "cropping of the rows", minimum=0),
+            _pair(rows_cols[1], "cropping of the columns", minimum=0))
 
 
 class Cropping2D(Layer):
