@@ -8,8 +8,10 @@ Each (contender, seed) trains in a fresh Python process, so peak memory is its o
 state leaks between runs. The test set is evaluated `--evals-per-epoch` times an epoch with
 the training clock paused; the report gives, over the seeds, the median (min–max) training
 seconds to reach each threshold, the final test accuracy, peak memory, and the ratio of
-each median time to the first contender's (the unit's keras-io recipe by default).
-Writes benchmarks/results/time_to_accuracy.json and .md. Run nothing else meanwhile.
+each median time to the first contender's (the unit's keras-io recipe by default), and the
+training CPU seconds beside the wall seconds. Writes benchmarks/results/time_to_accuracy.json
+and .md (time_to_accuracy_fashion.* for fashion_mnist, so one dataset's results never
+replace the other's; `--name` picks another stem). Run nothing else meanwhile.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def run_worker(args) -> dict:
             "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "TensorFlow default"),
             "epochs": epochs, "points": points,
             "train_seconds": points[-1]["seconds"] if points else None,
+            "train_cpu_seconds": points[-1]["cpu_seconds"] if points else None,
             "final_accuracy": points[-1]["test_accuracy"] if points else None,
             "peak_memory_mib": round(peak_memory_mib(), 1),
             "wall_seconds": round(time.perf_counter() - started, 2)}
@@ -101,6 +104,7 @@ def summarise(rows: list[dict], thresholds: list[float]) -> dict:
     return {"contender": rows[0]["contender"], "n": len(rows), "time_to": times,
             "final_accuracy": spread([r["final_accuracy"] for r in rows]),
             "train_seconds": spread([r["train_seconds"] for r in rows]),
+            "train_cpu_seconds": spread([r["train_cpu_seconds"] for r in rows]),
             "epochs": spread([r["epochs"] for r in rows]),
             "peak_memory_mib": spread([r["peak_memory_mib"] for r in rows])}
 
@@ -135,20 +139,24 @@ def markdown(summaries: list[dict], env: dict, args, thresholds: list[float]) ->
             f"{env['versions'].get('keras')} on {env['backend']}, torch "
             f"{env['versions'].get('torch') or 'not installed'}. Median (min–max) over "
             f"{base['n']} seeds; ratios are the first row's median time over each median "
-            f"time (higher is faster)."
+            f"time (higher is faster). Train CPU seconds: the process's CPU time (all "
+            f"threads) over the same training windows; a stalled machine adds wall seconds, "
+            f"not CPU seconds."
             + "".join(f" {n} capped at {e} epochs." for n, e in args.caps.items()), ""]
     cols = [f"seconds to {100 * t:g}%" for t in thresholds]
     head.append("| contender | " + " | ".join(cols) + " | final test accuracy | "
-                "train seconds | epochs | peak memory (MiB) |")
-    head.append("|---" * (len(cols) + 5) + "|")
+                "train seconds | train CPU seconds | epochs | peak memory (MiB) |")
+    head.append("|---" * (len(cols) + 6) + "|")
     for s in summaries:
         acc, sec, mem = s["final_accuracy"], s["train_seconds"], s["peak_memory_mib"]
+        cpu = s["train_cpu_seconds"]
         cells = [_fmt_time(s["time_to"][f"{t:g}"], base["time_to"][f"{t:g}"] if s is not base
                            else None) for t in thresholds]
         head.append(f"| {s['contender']} | " + " | ".join(cells) +
                     f" | {100 * acc['median']:.2f}% ({100 * acc['min']:.2f}–"
                     f"{100 * acc['max']:.2f}) | {sec['median']:.1f} ({sec['min']:.1f}–"
-                    f"{sec['max']:.1f}) | {s['epochs']['median']:g} | {mem['max']:.0f} |")
+                    f"{sec['max']:.1f}) | {cpu['median']:.1f} ({cpu['min']:.1f}–{cpu['max']:.1f}) "
+                    f"| {s['epochs']['median']:g} | {mem['max']:.0f} |")
     return "\n".join(head) + "\n"
 
 
@@ -172,7 +180,8 @@ def parse_args(argv=None):
     p.add_argument("--stop-at", type=float, help="stop a run once it reaches this accuracy")
     p.add_argument("--train-samples", type=int, help="train on a stratified subset")
     p.add_argument("--out", type=Path, default=RESULTS)
-    p.add_argument("--name", default="time_to_accuracy", help="result file name stem")
+    p.add_argument("--name", help="result file name stem (default: time_to_accuracy, with "
+                   "_fashion for fashion_mnist)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--result", type=Path, help=argparse.SUPPRESS)
@@ -183,6 +192,9 @@ def parse_args(argv=None):
         if name not in CONTENDERS or not epochs.isdigit():
             p.error(f"--cap {item!r}: expected CONTENDER=EPOCHS with a known contender")
         args.caps[name] = int(epochs)
+    if args.name is None:
+        short = args.dataset.removesuffix("_mnist")  # fashion_mnist -> fashion
+        args.name = "time_to_accuracy" + ("" if args.dataset == "mnist" else f"_{short}")
     return args
 
 

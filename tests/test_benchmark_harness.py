@@ -32,9 +32,31 @@ def test_eval_log_keeps_evaluation_out_of_the_training_clock():
     assert log.points[0]["test_accuracy"] == 0.6 and log.reached_stop()
 
 
+def test_clock_counts_cpu_seconds_apart_from_wall_seconds():
+    import time
+
+    c = clock.TrainClock()
+    c.start()
+    time.sleep(0.3)  # wall time passes, the process uses no CPU
+    busy_until = time.process_time() + 0.1
+    while time.process_time() < busy_until:
+        pass
+    c.pause()
+    assert c.seconds() >= 0.4
+    assert 0.09 <= c.cpu_seconds() <= c.seconds() - 0.25
+
+
+def test_results_of_each_dataset_get_their_own_file_name():
+    assert time_to_accuracy.parse_args([]).name == "time_to_accuracy"
+    fashion = time_to_accuracy.parse_args(["--dataset", "fashion_mnist"])
+    assert fashion.name == "time_to_accuracy_fashion"
+    assert time_to_accuracy.parse_args(["--dataset", "fashion_mnist", "--name", "x"]).name == "x"
+
+
 def test_summary_counts_seeds_that_never_reach_a_threshold():
     rows = [{"contender": "x", "points": [{"seconds": s, "test_accuracy": a}],
-             "final_accuracy": a, "train_seconds": s, "epochs": 1, "peak_memory_mib": 100.0}
+             "final_accuracy": a, "train_seconds": s, "train_cpu_seconds": 1.8 * s, "epochs": 1,
+             "peak_memory_mib": 100.0}
             for s, a in ((4.0, 0.991), (6.0, 0.985))]
     summary = time_to_accuracy.summarise(rows, [0.99])
     assert summary["time_to"]["0.99"] == {"reached": 1, "of": 2, "median": 4.0, "min": 4.0,
@@ -53,5 +75,7 @@ def test_harness_smoke_writes_json_and_markdown(tmp_path):
     assert run["contender"] == "convolab-quick" and run["epochs"] == 1
     assert len(run["points"]) == 2  # evaluated twice per epoch
     assert run["points"][0]["seconds"] <= run["points"][1]["seconds"]
+    assert 0 < run["points"][0]["cpu_seconds"] <= run["train_cpu_seconds"]
     assert run["peak_memory_mib"] > 50
-    assert "convolab-quick" in (tmp_path / "smoke.md").read_text()
+    table = (tmp_path / "smoke.md").read_text()
+    assert "convolab-quick" in table and "train CPU seconds" in table
