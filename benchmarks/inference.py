@@ -83,7 +83,7 @@ def measure(fn: Callable, images: np.ndarray, repeats: int, batch: int,
 
 
 def benchmark(run_dir: str | Path, repeats: int = 300, batch: int = 1000,
-              batch_repeats: int = 10, check_samples: int = 1000) -> dict:
+              batch_repeats: int = 10, check_samples: int | None = None) -> dict:
     """Time every predictor on the run's test images; returns a JSON-able record."""
     run = convolab.Run.load(run_dir)
     load_before = os.getloadavg()[0]
