@@ -109,10 +109,16 @@ def summarise(rows: list[dict], thresholds: list[float]) -> dict:
             "peak_memory_mib": spread([r["peak_memory_mib"] for r in rows])}
 
 
+def _fmt_spread(entry: dict, scale: float = 1.0, digits: int = 1, unit: str = "") -> str:
+    """'median (min–max)' of a spread, each value times `scale`, e.g. '99.17% (99.16–99.23)'."""
+    low, mid, high = (f"{scale * entry[k]:.{digits}f}" for k in ("min", "median", "max"))
+    return f"{mid}{unit} ({low}–{high})"
+
+
 def _fmt_time(entry: dict, base: dict | None) -> str:
     if not entry.get("reached"):
         return f"not reached (0/{entry['of']})"
-    text = f"{entry['median']:.1f} ({entry['min']:.1f}–{entry['max']:.1f})"
+    text = _fmt_spread(entry)
     if entry["reached"] < entry["of"]:
         text += f", {entry['reached']}/{entry['of']} seeds"
     if base and base.get("reached") and base["median"] > 0:
@@ -153,10 +159,8 @@ def markdown(summaries: list[dict], env: dict, args, thresholds: list[float]) ->
         cells = [_fmt_time(s["time_to"][f"{t:g}"], base["time_to"][f"{t:g}"] if s is not base
                            else None) for t in thresholds]
         head.append(f"| {s['contender']} | " + " | ".join(cells) +
-                    f" | {100 * acc['median']:.2f}% ({100 * acc['min']:.2f}–"
-                    f"{100 * acc['max']:.2f}) | {sec['median']:.1f} ({sec['min']:.1f}–"
-                    f"{sec['max']:.1f}) | {cpu['median']:.1f} ({cpu['min']:.1f}–{cpu['max']:.1f}) "
-                    f"| {s['epochs']['median']:g} | {mem['max']:.0f} |")
+                    f" | {_fmt_spread(acc, scale=100, digits=2, unit='%')} | {_fmt_spread(sec)} "
+                    f"| {_fmt_spread(cpu)} | {s['epochs']['median']:g} | {mem['max']:.0f} |")
     return "\n".join(head) + "\n"
 
 
