@@ -28,6 +28,7 @@ import numpy as np
 import convolab
 from convolab.environment import describe_environment
 from convolab.export import export_run, load_exported
+from summary import machine
 
 RESULTS = Path(__file__).parent / "results"
 WARMUP = 10  # untimed calls before each measurement
@@ -111,8 +112,8 @@ def markdown(record: dict) -> str:
     busy = (" (above the core count: other work shared the CPU)"
             if max(load.values()) > env["cpu_count"] else "")
     lines = [f"Model `{record['model']}` ({record['parameters']:,} parameters) on "
-             f"{record['dataset']} test images. Machine: {env['cpu']}, {env['cpu_count']} "
-             f"cores; Keras {env['versions'].get('keras')} on {env['backend']}, "
+             f"{record['dataset']} test images. Machine: {machine(env)}; "
+             f"Keras {env['versions'].get('keras')} on {env['backend']}, "
              f"onnxruntime {env['versions'].get('onnxruntime')}. Latency: n = "
              f"{first['latency_n']} single-image calls; throughput: n = {first['throughput_n']} "
              f"calls of {first['batch']} images; {WARMUP} (latency) and 2 (batch) warm-up calls "

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import convolab
 from convolab.environment import describe_environment
-from summary import spread
+from summary import machine, spread
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -46,8 +46,8 @@ def summarise(rows: list[dict]) -> dict:
 
 def markdown(summaries: list[dict], env: dict) -> str:
     lines = [f"Full MNIST (54,000 train / 6,000 val / 10,000 test), default recipe "
-             f"(Adam, one-cycle lr 0.003, batch 128). Machine: {env['cpu']}, "
-             f"{env['cpu_count']} cores, Keras {env['versions'].get('keras')} on "
+             f"(Adam, one-cycle lr 0.003, batch 128). Machine: {machine(env)}; "
+             f"Keras {env['versions'].get('keras')} on "
              f"{env['backend']}.", "",
              "| preset | parameters | epochs | n | test accuracy: median (min–max) "
              "| train seconds: median (min–max) |",

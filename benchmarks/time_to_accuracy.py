@@ -36,7 +36,7 @@ sys.path.insert(0, str(HERE))
 
 from clock import EvalLog, TrainClock, peak_memory_mib, time_to  # noqa: E402
 from contenders import CONTENDERS  # noqa: E402
-from summary import spread  # noqa: E402
+from summary import machine, spread  # noqa: E402
 
 RESULTS = HERE / "results"
 DEFAULT_THRESHOLDS = {"mnist": (0.99, 0.995), "fashion_mnist": (0.90, 0.93)}
@@ -141,7 +141,7 @@ def markdown(summaries: list[dict], env: dict, args, thresholds: list[float]) ->
     head = [f"Time to accuracy on {args.dataset} "
             f"({'all' if args.train_samples is None else args.train_samples} training images), "
             f"test set evaluated {args.evals_per_epoch}x per epoch with the clock paused. "
-            f"Machine: {env['cpu']}, {env['cpu_count']} cores; Keras "
+            f"Machine: {machine(env)}; Keras "
             f"{env['versions'].get('keras')} on {env['backend']}, torch "
             f"{env['versions'].get('torch') or 'not installed'}. Median (min–max) over "
             f"{base['n']} seeds; ratios are the first row's median time over each median "

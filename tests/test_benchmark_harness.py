@@ -79,3 +79,15 @@ def test_harness_smoke_writes_json_and_markdown(tmp_path):
     assert run["peak_memory_mib"] > 50
     table = (tmp_path / "smoke.md").read_text()
     assert "convolab-quick" in table and "train CPU seconds" in table
+    assert "vector extensions:" in table  # the machine is named beyond its model name
+
+
+def test_machine_line_names_family_and_vector_extensions():
+    from summary import machine
+
+    env = {"cpu": "AMD EPYC", "cpu_family_model": "26/2", "cpu_count": 2,
+           "cpu_features": ["avx2", "avx512f"]}
+    assert machine(env) == ("AMD EPYC (family/model 26/2), 2 cores, vector extensions: "
+                            "avx2, avx512f")
+    older = {"cpu": "AMD EPYC", "cpu_count": 2}  # a record written before these fields
+    assert machine(older) == "AMD EPYC, 2 cores, vector extensions: none recorded"

@@ -16,15 +16,31 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _cpu_model() -> str:
+#: The vector extensions that decide how fast convolutions run on a CPU (oneDNN picks its
+#: kernels by them): two machines both called "AMD EPYC" can differ 2-3x on the same recipe.
+VECTOR_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16",
+                   "amx_tile", "asimd", "sve")
+
+
+def _cpu_info(path: str = "/proc/cpuinfo") -> dict:
+    """Model name, family/model numbers and vector extensions of the first CPU listed."""
+    fields: dict[str, str] = {}
     try:
-        with open("/proc/cpuinfo") as fh:
+        with open(path) as fh:
             for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break  # the first processor's block is enough
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    family, model = fields.get("cpu family"), fields.get("model")
+    return {
+        "cpu": fields.get("model name") or platform.processor() or platform.machine(),
+        "cpu_family_model": f"{family}/{model}" if family and model else None,
+        "cpu_features": [f for f in VECTOR_FEATURES if f in flags],
+    }
 
 
 def _accelerators(backend: str) -> list[str]:
@@ -62,7 +78,7 @@ def describe_environment(seed: int, argv: list[str] | None = None) -> dict:
         "python": platform.python_version(),
         "versions": {p: v for p in packages if (v := _version(p))},
         "platform": platform.platform(),
-        "cpu": _cpu_model(),
+        **_cpu_info(),
         "cpu_count": os.cpu_count(),
         "gpus": _accelerators(backend),
     }
