@@ -17,7 +17,7 @@ from convolab.models.regularize import (BATCHNORM_MOMENTUM, set_batchnorm, set_d
 from convolab.models.spec import normalize
 
 PRESETS = ("seed-cnn", "keras-convnet", "mlp-bn", "resnet-mini", "lstm-rows", "fast", "best",
-           "best-wide")
+           "best-wide", "best-xl")
 
 
 def images(n: int, shape=(28, 28, 1), seed: int = 0) -> np.ndarray:
