@@ -17,7 +17,7 @@ def _version(package: str) -> str | None:
 
 
 #: The vector extensions that decide how fast convolutions run on a CPU (oneDNN picks its
-#: kernels by them): two machines both called "AMD EPYC" can differ 2-3x on the same recipe.
+#: kernels by them): two machines both called "AMD EPYC" can differ 1.9-3.3x on the same recipe.
 VECTOR_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16",
                    "amx_tile", "asimd", "sve")
 
