@@ -3,6 +3,8 @@
     python benchmarks/time_to_accuracy.py                       # every contender, 5 seeds
     python benchmarks/time_to_accuracy.py --contenders keras-io convolab-fast --seeds 3
     python benchmarks/time_to_accuracy.py --dataset fashion_mnist --thresholds 0.9 0.93
+    python benchmarks/time_to_accuracy.py --summarise results/time_to_accuracy_fashion.json \
+        --thresholds 0.885 0.9 --name fashion_at_88.5   # the stored runs at other thresholds
 
 Each (contender, seed) trains in a fresh Python process, so peak memory is its own and no
 state leaks between runs. The test set is evaluated `--evals-per-epoch` times an epoch with
@@ -188,10 +190,15 @@ def parse_args(argv=None):
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--name", help="result file name stem (default: time_to_accuracy, with "
                    "_fashion for fashion_mnist)")
+    p.add_argument("--summarise", type=Path, metavar="RESULTS_JSON",
+                   help="train nothing: write the table of a stored run's results at "
+                   "--thresholds to NAME.md (needs --name)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.summarise is not None and args.name is None:
+        p.error("--summarise needs --name, so that the stored results are not overwritten")
     args.caps = {}
     for item in args.cap:
         name, _, epochs = item.partition("=")
@@ -208,6 +215,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.worker:
         args.result.write_text(json.dumps(run_worker(args)))
+        return 0
+    if args.summarise is not None:
+        print(summarise_stored(args))
         return 0
     from convolab.environment import describe_environment
 
@@ -231,10 +241,33 @@ def main(argv=None) -> int:
     return 0
 
 
+def summarise_stored(args) -> str:
+    """The markdown table of a stored results JSON at `args.thresholds`, written to NAME.md."""
+    try:
+        report = json.loads(args.summarise.read_text())
+        rows, env = report["runs"], report["environment"]
+    except (OSError, ValueError, KeyError) as exc:
+        sys.exit(f"time_to_accuracy: error: {args.summarise} is not a results JSON of this "
+                 f"harness ({exc}); pass a time_to_accuracy*.json file")
+    for key in ("dataset", "seeds", "evals_per_epoch", "caps", "train_samples"):
+        setattr(args, key, report[key])
+    thresholds = args.thresholds or report["thresholds"]
+    names = list(dict.fromkeys(r["contender"] for r in rows))
+    table = markdown(summaries_of(rows, names, thresholds), env, args, thresholds)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{args.name}.md").write_text(table)
+    return table
+
+
+def summaries_of(rows: list[dict], names: list[str], thresholds) -> list[dict]:
+    """One summary per contender that has rows, in the order of `names`."""
+    return [summarise([r for r in rows if r["contender"] == n], thresholds)
+            for n in names if any(r["contender"] == n for r in rows)]
+
+
 def write_results(rows: list[dict], names: list[str], env: dict, args, thresholds) -> str:
     """Write the JSON and markdown for the runs so far; return the markdown table."""
-    summaries = [summarise([r for r in rows if r["contender"] == n], thresholds)
-                 for n in names if any(r["contender"] == n for r in rows)]
+    summaries = summaries_of(rows, names, thresholds)
     args.out.mkdir(parents=True, exist_ok=True)
     report = {"dataset": args.dataset, "thresholds": thresholds, "seeds": args.seeds,
               "evals_per_epoch": args.evals_per_epoch, "max_epochs": args.max_epochs,

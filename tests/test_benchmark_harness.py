@@ -68,7 +68,7 @@ def test_harness_smoke_writes_json_and_markdown(tmp_path):
     code = time_to_accuracy.main(["--contenders", "convolab-quick", "--seeds", "1",
                                   "--train-samples", "600", "--max-epochs", "1",
                                   "--thresholds", "0.5", "--out", str(tmp_path),
-                                  "--name", "smoke"])
+                                  "--name", "smoke", "--evals-per-epoch", "2"])
     assert code == 0
     report = json.loads((tmp_path / "smoke.json").read_text())
     (run,) = report["runs"]
@@ -80,6 +80,29 @@ def test_harness_smoke_writes_json_and_markdown(tmp_path):
     table = (tmp_path / "smoke.md").read_text()
     assert "convolab-quick" in table and "train CPU seconds" in table
     assert "vector extensions:" in table  # the machine is named beyond its model name
+
+    # The stored runs, read again at other thresholds without training.
+    accuracy = run["final_accuracy"]
+    time_to_accuracy.main(["--summarise", str(tmp_path / "smoke.json"), "--thresholds",
+                           str(accuracy), str(min(accuracy + 0.01, 1.0) + 1e-9),
+                           "--out", str(tmp_path), "--name", "again"])
+    again = (tmp_path / "again.md").read_text()
+    reached, never = again.splitlines()[-1].split(" | ")[1:3]
+    assert reached.startswith(f"{clock.time_to(run['points'], accuracy):.1f} (")
+    assert never == "not reached (0/1)"
+    assert "evaluated 2x per epoch" in again and "600 training images" in again
+    assert json.loads((tmp_path / "smoke.json").read_text()) == report  # left as it was
+
+
+def test_summarise_needs_a_name_and_a_results_file(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        time_to_accuracy.parse_args(["--summarise", "x.json"])
+    assert "--summarise needs --name" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(SystemExit) as exc:
+        time_to_accuracy.main(["--summarise", str(bad), "--name", "x", "--out", str(tmp_path)])
+    assert "is not a results JSON" in str(exc.value.code)
 
 
 def test_machine_line_names_family_and_vector_extensions():
