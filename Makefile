@@ -23,10 +23,10 @@ run: data
 test: data
 	$(BIN)/python -m pytest -q
 
-# The performance benchmarks (minutes; run nothing else meanwhile). PyTorch contenders are
-# included when torch is installed in .venv (the CPU build: see the README).
+# The performance benchmarks (about an hour; run nothing else meanwhile). PyTorch contenders
+# are included when torch is installed in .venv (the CPU build: see the README).
 bench: data
-	$(BIN)/python benchmarks/time_to_accuracy.py --cap torch-examples=3
+	$(BIN)/python benchmarks/time_to_accuracy.py --contenders keras-io convolab-fast convolab-fast-99.5 torch-fast torch-examples
 	rm -rf runs/bench-fast
 	$(BIN)/convolab train --preset fast --out runs/bench-fast --quiet
 	$(BIN)/python benchmarks/inference.py runs/bench-fast
