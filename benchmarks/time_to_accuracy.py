@@ -3,7 +3,8 @@
     python benchmarks/time_to_accuracy.py                       # every contender, 5 seeds
     python benchmarks/time_to_accuracy.py --contenders keras-io convolab-fast --seeds 3
     python benchmarks/time_to_accuracy.py --dataset fashion_mnist --thresholds 0.9 0.93
-    python benchmarks/time_to_accuracy.py --summarise results/time_to_accuracy_fashion.json \
+    python benchmarks/time_to_accuracy.py --summarise \
+        benchmarks/results/time_to_accuracy_fashion.json \
         --thresholds 0.885 0.9 --name fashion_at_88.5   # the stored runs at other thresholds
 
 Each (contender, seed) trains in a fresh Python process, so peak memory is its own and no
@@ -246,11 +247,11 @@ def summarise_stored(args) -> str:
     try:
         report = json.loads(args.summarise.read_text())
         rows, env = report["runs"], report["environment"]
+        for key in ("dataset", "seeds", "evals_per_epoch", "caps", "train_samples"):
+            setattr(args, key, report[key])
     except (OSError, ValueError, KeyError) as exc:
         sys.exit(f"time_to_accuracy: error: {args.summarise} is not a results JSON of this "
                  f"harness ({exc}); pass a time_to_accuracy*.json file")
-    for key in ("dataset", "seeds", "evals_per_epoch", "caps", "train_samples"):
-        setattr(args, key, report[key])
     thresholds = args.thresholds or report["thresholds"]
     names = list(dict.fromkeys(r["contender"] for r in rows))
     table = markdown(summaries_of(rows, names, thresholds), env, args, thresholds)

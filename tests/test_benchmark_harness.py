@@ -99,10 +99,13 @@ def test_summarise_needs_a_name_and_a_results_file(tmp_path, capsys):
         time_to_accuracy.parse_args(["--summarise", "x.json"])
     assert "--summarise needs --name" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
-    bad.write_text("{}")
-    with pytest.raises(SystemExit) as exc:
-        time_to_accuracy.main(["--summarise", str(bad), "--name", "x", "--out", str(tmp_path)])
-    assert "is not a results JSON" in str(exc.value.code)
+    for text in ("{}", '{"runs": [], "environment": {}}', "not json"):
+        bad.write_text(text)
+        with pytest.raises(SystemExit) as exc:
+            time_to_accuracy.main(["--summarise", str(bad), "--name", "x",
+                                   "--out", str(tmp_path)])
+        assert "is not a results JSON" in str(exc.value.code)
+    assert not (tmp_path / "x.md").exists()
 
 
 def test_machine_line_names_family_and_vector_extensions():
