@@ -249,11 +249,11 @@ def summarise_stored(args) -> str:
         rows, env = report["runs"], report["environment"]
         for key in ("dataset", "seeds", "evals_per_epoch", "caps", "train_samples"):
             setattr(args, key, report[key])
-    except (OSError, ValueError, KeyError) as exc:
+        thresholds = args.thresholds or report["thresholds"]
+        names = list(dict.fromkeys(r["contender"] for r in rows))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         sys.exit(f"time_to_accuracy: error: {args.summarise} is not a results JSON of this "
                  f"harness ({exc}); pass a time_to_accuracy*.json file")
-    thresholds = args.thresholds or report["thresholds"]
-    names = list(dict.fromkeys(r["contender"] for r in rows))
     table = markdown(summaries_of(rows, names, thresholds), env, args, thresholds)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.name}.md").write_text(table)

@@ -99,7 +99,10 @@ def test_summarise_needs_a_name_and_a_results_file(tmp_path, capsys):
         time_to_accuracy.parse_args(["--summarise", "x.json"])
     assert "--summarise needs --name" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
-    for text in ("{}", '{"runs": [], "environment": {}}', "not json"):
+    no_contender = json.dumps({"runs": [{}], "environment": {}, "dataset": "mnist", "seeds": 1,
+                               "evals_per_epoch": 2, "caps": {}, "train_samples": None,
+                               "thresholds": [0.9]})
+    for text in ("{}", '{"runs": [], "environment": {}}', "not json", no_contender):
         bad.write_text(text)
         with pytest.raises(SystemExit) as exc:
             time_to_accuracy.main(["--summarise", str(bad), "--name", "x",
