@@ -124,3 +124,58 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
     atomic.write_json(target, {"a": 1})
     assert target.read_text().strip().startswith("{")
+
+
+def test_phase_clock_splits_fit_into_its_parts(monkeypatch):
+    from convolab import callbacks
+
+    now = [100.0]
+    monkeypatch.setattr(callbacks.time, "perf_counter", lambda: now[0])
+
+    def at(t):
+        now[0] = 100.0 + t
+
+    clock = callbacks.PhaseClock()
+    clock.on_train_begin()
+    clock.on_epoch_begin(0)
+    at(2.0)
+    clock.on_train_batch_end(0)    # first compiled call: 2 s
+    at(3.0)
+    clock.on_train_batch_end(1)
+    at(5.0)
+    clock.on_test_begin()
+    at(5.5)
+    clock.on_test_end()            # validation 0.5 s
+    clock.on_epoch_end(0)
+    at(5.7)
+    clock.on_epoch_begin(1)        # checkpoint 0.2 s
+    at(7.0)
+    clock.on_test_begin()
+    at(7.25)
+    clock.on_test_end()
+    clock.on_epoch_end(1)
+    at(7.5)
+    clock.on_train_end()
+    assert clock.phases() == {"first_call": 2.0, "steps": 4.3, "validation": 0.75,
+                              "epoch_end": 0.45, "total": 7.5}
+
+
+def test_phase_clock_before_fit_is_all_zero():
+    from convolab.callbacks import PhaseClock
+
+    assert set(PhaseClock().phases().values()) == {0.0}
+
+
+def test_epoch_log_writes_one_line_per_epoch():
+    from convolab.callbacks import EpochLog
+
+    lines = []
+    cb = EpochLog(2, write=lines.append)
+    for epoch in range(2):
+        cb.on_epoch_begin(epoch)
+        cb.on_epoch_end(epoch, {"loss": 0.25, "accuracy": 0.9, "val_loss": 0.2,
+                                "val_accuracy": 0.95, "learning_rate": 0.003})
+    assert len(lines) == 2
+    assert lines[1].startswith("epoch 2/2  loss 0.2500  accuracy 0.9000  val_loss 0.2000  "
+                               "val_accuracy 0.9500  lr 0.003  ")
+    assert lines[1].endswith(" s")

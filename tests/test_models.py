@@ -457,3 +457,34 @@ def test_bad_create_model_arguments():
     raises_one_line(lambda: create_model("seed-cnn", batchnorm="yes"), "batchnorm")
     raises_one_line(lambda: create_model("seed-cnn", preprocessing=["flip"]), "preprocessing")
     raises_one_line(lambda: create_model({"layers": []}), "model spec (dict)", "no `type:`")
+
+
+@pytest.mark.parametrize("layer, args, words", [
+    ("Conv2D", {"filters": "many", "kernel_size": 3}, ["filters must be a whole number", "'many'"]),
+    ("Conv2D", {"filters": 8, "kernel_size": "big"}, ["kernel_size", "list of them"]),
+    ("Conv2D", {"filters": 8, "kernel_size": 3, "use_bias": "yes"}, ["use_bias", "true or false"]),
+    ("Dense", {"units": 1.5}, ["units must be a whole number"]),
+    ("Dropout", {"rate": "half"}, ["rate must be a number"]),
+    ("BatchNormalization", {"momentum": "high"}, ["momentum must be a number"]),
+])
+def test_layer_argument_of_the_wrong_kind_is_named(layer, args, words):
+    from convolab.errors import ConvolabError
+
+    spec = {"type": "sequential", "layers": [{layer: args}, {"Flatten": {}},
+                                             {"Dense": {"units": "$num_classes",
+                                                        "activation": "softmax"}}]}
+    with pytest.raises(ConvolabError) as info:
+        create_model(spec, input_shape=(8, 8, 1), num_classes=3)
+    for word in words:
+        assert word in str(info.value)
+    assert "layer 1" in str(info.value)
+
+
+def test_right_kinds_pass_the_argument_check():
+    from convolab.models.spec import check_arg_kinds
+    import keras
+
+    check_arg_kinds(keras.layers.Conv2D, {"filters": 8, "kernel_size": [3, 3], "strides": 1,
+                                          "padding": "same", "use_bias": False}, "here")
+    check_arg_kinds(keras.layers.Dropout, {"rate": 0, "seed": None}, "here")
+    check_arg_kinds(keras.layers.BatchNormalization, {"momentum": 1}, "here")

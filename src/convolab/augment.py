@@ -27,10 +27,7 @@ import warnings
 
 import keras
 
-from .config import AugmentConfig
-
-#: Datasets whose classes change meaning under a mirror image (a flipped 2 is no 2).
-FLIP_SENSITIVE_DATASETS = ("mnist", "digits")
+from .config import FLIP_SENSITIVE_DATASETS, AugmentConfig
 
 
 def augmentation_layers(cfg: AugmentConfig, seed: int = 0) -> list[keras.layers.Layer]:

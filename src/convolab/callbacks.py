@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import time
 from pathlib import Path
 
 import keras
@@ -141,6 +142,112 @@ class HistoryCSV(keras.callbacks.Callback):
         row.setdefault("learning_rate", current_lr(self.model))
         self.rows.append(row)
         atomic.write_text(self.filepath, rows_to_csv(self.rows))
+
+
+class PhaseClock(keras.callbacks.Callback):
+    """Split the seconds of `fit` into its phases.
+
+    `phases()` gives `first_call` (from the start of fit to the end of the first compiled
+    training call: tracing, graph optimisation and its steps), `validation` (every
+    validation pass, the first one's tracing included), `epoch_end` (the callbacks after
+    this one at each epoch's end: put it just before the checkpoint), `steps` (the rest:
+    the training steps) and `total`. Times are wall-clock seconds.
+
+    Example:
+        >>> clock = PhaseClock()
+        >>> clock.phases()["total"]
+        0.0
+    """
+
+    async_safe = True  # needs no logs, so Keras may keep dispatching batch hooks async
+
+    def __init__(self):
+        super().__init__()
+        self._reset()
+
+    def _reset(self):
+        self._begin = self._first = self._test_start = self._epoch_end_start = None
+        self._end = None
+        self.validation = self.epoch_end = 0.0
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+        self._begin = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._first is None:
+            self._first = time.perf_counter()
+
+    def on_test_begin(self, logs=None):
+        self._test_start = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        if self._test_start is not None:
+            self.validation += time.perf_counter() - self._test_start
+            self._test_start = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._epoch_end_start = time.perf_counter()
+
+    def _close_epoch_end(self):
+        if self._epoch_end_start is not None:
+            self.epoch_end += time.perf_counter() - self._epoch_end_start
+            self._epoch_end_start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._close_epoch_end()
+
+    def on_train_end(self, logs=None):
+        self._close_epoch_end()
+        self._end = time.perf_counter()
+
+    def phases(self) -> dict[str, float]:
+        """{first_call, steps, validation, epoch_end, total} in seconds, rounded to 0.01."""
+        if self._begin is None:
+            return {"first_call": 0.0, "steps": 0.0, "validation": 0.0, "epoch_end": 0.0,
+                    "total": 0.0}
+        total = (self._end or time.perf_counter()) - self._begin
+        first = (self._first - self._begin) if self._first is not None else 0.0
+        steps = max(0.0, total - first - self.validation - self.epoch_end)
+        return {k: round(v, 2) for k, v in (("first_call", first), ("steps", steps),
+                                            ("validation", self.validation),
+                                            ("epoch_end", self.epoch_end), ("total", total))}
+
+
+class EpochLog(keras.callbacks.Callback):
+    """One line per epoch: its metrics, learning rate and seconds (for logs and pipes).
+
+    Args:
+        epochs: the number of epochs fit runs to, for "epoch 3/6".
+        write: where each line goes. Defaults to `print` (flushed).
+
+    Example:
+        >>> EpochLog(6).format_line(0, {"loss": 0.5, "accuracy": 0.9}, 3.2)
+        'epoch 1/6  loss 0.5000  accuracy 0.9000  3.2 s'
+    """
+
+    def __init__(self, epochs: int, write=None):
+        super().__init__()
+        self.epochs = epochs
+        self.write = write or (lambda line: print(line, flush=True))
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def format_line(self, epoch: int, logs: dict, seconds: float) -> str:
+        parts = [f"epoch {epoch + 1}/{self.epochs}"]
+        for key, value in logs.items():
+            if key == "learning_rate":
+                parts.append(f"lr {float(value):.3g}")
+            else:
+                parts.append(f"{key} {float(value):.4f}")
+        parts.append(f"{seconds:.1f} s")
+        return "  ".join(parts)
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - (self._start or time.perf_counter())
+        self.write(self.format_line(epoch, dict(logs or {}), seconds))
 
 
 class _Resumable:

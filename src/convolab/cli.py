@@ -13,10 +13,7 @@ import sys
 import time
 import warnings
 
-# Quiet TensorFlow's C++ start-up chatter unless the user asked for it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from .errors import ConvolabError  # noqa: E402
+from .errors import ConvolabError
 
 EXIT_USER_ERROR = 2
 
@@ -148,9 +145,27 @@ def cmd_train(args) -> int:
     print(f"test accuracy {m['test_accuracy']:.4f}  test loss {m['test_loss']:.4f}  "
           f"train time {m['train_seconds']:.1f} s  epochs {m['epochs_run']} "
           f"(best {m['best_epoch']})")
+    if m.get("timing"):
+        print(format_timing(m["timing"]))
     print(f"run directory: {run.path}")
     print(f"report: {run.path / 'report.html'}")
     return 0
+
+
+def format_timing(timing: dict) -> str:
+    """One line: the command's phases, with the training time split into its parts."""
+    command, training = timing.get("command", {}), timing.get("training", {})
+    parts = []
+    for name, seconds in command.items():
+        if name == "total":
+            continue
+        text = f"{name} {seconds:.1f}"
+        if name == "train" and training:
+            inner = ", ".join(f"{k.replace('_', ' ')} {v:.1f}" for k, v in training.items()
+                              if k != "total")
+            text += f" ({inner})"
+        parts.append(text)
+    return "seconds: " + ", ".join(parts)
 
 
 def cmd_config(args) -> int:
@@ -282,10 +297,14 @@ def cmd_compare(args) -> int:
     from .evidence.tables import print_table
 
     def start(out, total):
+        if args.quiet:
+            return
         print(f"{total} run(s) in {out} (the same command with --out {out} continues it)",
               flush=True)
 
     def progress(index, total, run):
+        if args.quiet:
+            return
         print(f"[{index}/{total}] {run.dataset} {run.variant} seed {run.seed}: {run.status}, "
               f"test accuracy {run.test_accuracy:.4f}, train {run.train_seconds:.1f} s",
               flush=True)
@@ -319,6 +338,7 @@ def _explain_train_numpy_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE.npz",
                    help="weights file (default runs/numpy-seed-cnn-mnist-<time>.npz)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
     return p
 
 
@@ -334,6 +354,8 @@ def _explain_image_parser() -> argparse.ArgumentParser:
                         "its largest value)")
     p.add_argument("--html", metavar="FILE", help="page (default RUN_DIR/explain/<image>.html)")
     p.add_argument("--no-terminal", action="store_true", help="write the page only")
+    p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
     return p
 
 
@@ -347,7 +369,10 @@ def cmd_explain(args) -> int:
     if args.target == "train-numpy":
         from .explain.train_numpy import train_numpy_command
 
-        train_numpy_command(**vars(_explain_train_numpy_parser().parse_args(args.rest)))
+        opts = vars(_explain_train_numpy_parser().parse_args(args.rest))
+        opts.pop("verbose")
+        opts["quiet"] = opts["quiet"] or args.quiet
+        train_numpy_command(**opts)
         return 0
     from .explain.walk_command import check_target, explain_command
 
@@ -380,19 +405,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="convolab", description="Train, evaluate and use Keras CNN image classifiers.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", action="store_true",
+                        help="no progress output (results and errors only)")
+    common.add_argument("--verbose", action="store_true",
+                        help="also show TensorFlow's own log lines (or set CONVOLAB_VERBOSE=1)")
 
-    p = sub.add_parser("train", help="train a model and write a run directory")
+    p = sub.add_parser("train", parents=[common], help="train a model and write a run directory")
     _add_train_flags(p)
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("config", help="print the resolved config (same flags as train)")
+    p = sub.add_parser("config", parents=[common], help="print the resolved config (same flags as train)")
     _add_train_flags(p)
     p.add_argument("--list", action="store_true", help="list the config presets")
     p.set_defaults(func=cmd_config)
 
-    p = sub.add_parser("data", help="fetch or describe a dataset")
+    p = sub.add_parser("data", parents=[common], help="fetch or describe a dataset")
     p.add_argument("action", choices=["fetch", "info", "list"])
     p.add_argument("name", nargs="?", help="mnist, fashion_mnist, digits, folder:PATH, npz:PATH")
     p.add_argument("--from", dest="source_dir", metavar="DIR",
@@ -400,20 +429,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("models", help="list model presets or show one's summary")
+    p = sub.add_parser("models", parents=[common], help="list model presets or show one's summary")
     p.add_argument("--show", metavar="NAME", help="preset name or YAML spec file")
     p.add_argument("--input-shape", default="28x28x1", help="HxWxC for --show")
     p.add_argument("--num-classes", type=int, default=10)
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("evaluate", help="recompute a run's test metrics")
+    p = sub.add_parser("evaluate", parents=[common], help="recompute a run's test metrics")
     p.add_argument("run_dir")
     p.add_argument("--dataset", help="evaluate on another dataset with the same image shape")
     p.add_argument("--tta", metavar="KIND", help=TTA_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="classify image files or folders with a trained run")
+    p = sub.add_parser("predict", parents=[common], help="classify image files or folders with a trained run")
     p.add_argument("run_dir")
     p.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER")
     p.add_argument("--top-k", type=int, default=3)
@@ -421,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("export", help="export a run's model to ONNX or a TF SavedModel")
+    p = sub.add_parser("export", parents=[common], help="export a run's model to ONNX or a TF SavedModel")
     p.add_argument("run_dir")
     p.add_argument("--format", required=True, help="onnx or tf_saved_model")
     p.add_argument("--out", metavar="PATH",
@@ -434,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .evidence import compare as cmp
     from .evidence import invariance as inv
 
-    p = sub.add_parser("invariance", help="test accuracy of runs under shifted, rotated and "
+    p = sub.add_parser("invariance", parents=[common], help="test accuracy of runs under shifted, rotated and "
                                           "scaled test images")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--samples", type=int, default=inv.DEFAULT_SAMPLES,
@@ -450,7 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "runs/invariance-<time> for several")
     p.set_defaults(func=cmd_invariance)
 
-    p = sub.add_parser("compare", help="ablation of the regularizers: variants x datasets x "
+    p = sub.add_parser("compare", parents=[common], help="ablation of the regularizers: variants x datasets x "
                                        "seeds, resumable")
     p.add_argument("--datasets", nargs="+", default=list(cmp.DEFAULT_DATASETS), metavar="NAME")
     p.add_argument("--variants", nargs="+", default=list(cmp.VARIANTS), metavar="NAME",
@@ -465,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "finished runs (default runs/compare-<time>)")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("explain", help="look inside a CNN: `explain RUN_DIR IMAGE` walks an "
+    p = sub.add_parser("explain", parents=[common], help="look inside a CNN: `explain RUN_DIR IMAGE` walks an "
                                        "image through it; `explain train-numpy` trains the "
                                        "NumPy reference CNN",
                        description="`convolab explain RUN_DIR IMAGE [flags]` walks one image "
@@ -478,7 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="that form's arguments and flags")
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("show", help="draw a trained model's filters, feature maps, saliency or "
+    p = sub.add_parser("show", parents=[common], help="draw a trained model's filters, feature maps, saliency or "
                                     "top losses as a PNG")
     p.add_argument("kind", choices=["filters", "feature-maps", "saliency", "top-losses"])
     p.add_argument("run_dir")
@@ -503,10 +532,28 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 _PYTHON_SHOWWARNING = warnings.showwarning
 
 
+def _quiet_native_logs(verbose: bool) -> None:
+    """TensorFlow's start-up chatter off stderr unless asked for (see native_logs.py)."""
+    from . import native_logs
+
+    if verbose:
+        os.environ["CONVOLAB_VERBOSE"] = "1"
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+        return
+    if not native_logs.verbose_requested():
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    native_logs.quiet_import()
+
+
 def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
     parser = build_parser()
     args = parser.parse_args(argv)
-    started = time.perf_counter()
+    words = sys.argv[1:] if argv is None else argv
+    _quiet_native_logs(getattr(args, "verbose", False) or "--verbose" in words)
+    from .progress import set_quiet
+
+    set_quiet(getattr(args, "quiet", False))
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
@@ -523,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"convolab: interrupted{hint}", file=sys.stderr)
         return 130
     if args.command == "train":
-        print(f"wall time {time.perf_counter() - started:.1f} s")
+        print(f"wall time {time.perf_counter() - started:.1f} s (this command, from its start)")
     return code
 
 

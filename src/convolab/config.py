@@ -20,6 +20,8 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 LR_SCHEDULES = ("constant", "step-exp", "cosine", "one-cycle", "plateau")
 FILL_MODES = ("nearest", "constant", "reflect", "wrap")
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
+#: Datasets whose classes change meaning under a mirror image (a flipped 2 is no 2).
+FLIP_SENSITIVE_DATASETS = ("mnist", "digits")
 #: Smallest and largest square size `data.image_size` may ask for.
 IMAGE_SIZE_RANGE = (8, 1024)
 

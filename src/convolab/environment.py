@@ -63,6 +63,18 @@ def _accelerators(backend: str) -> list[str]:
     return []
 
 
+def _onednn(backend: str) -> bool | None:
+    """Whether TensorFlow's oneDNN custom operations were on (None: not TensorFlow/unknown)."""
+    from .native_logs import STARTUP_LINES
+
+    if backend != "tensorflow":
+        return None
+    if any("oneDNN custom operations are on" in line for line in STARTUP_LINES):
+        return True
+    flag = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    return {"1": True, "0": False}.get(flag or "")
+
+
 def describe_environment(seed: int, argv: list[str] | None = None) -> dict:
     """A JSON-able record of the software and hardware a run used."""
     import keras
@@ -81,4 +93,13 @@ def describe_environment(seed: int, argv: list[str] | None = None) -> dict:
         **_cpu_info(),
         "cpu_count": os.cpu_count(),
         "gpus": _accelerators(backend),
+        "onednn": _onednn(backend),
+        "native_startup_log": _startup_lines(),
     }
+
+
+def _startup_lines() -> list[str]:
+    """TensorFlow's start-up log lines that were kept off stderr (see native_logs.py)."""
+    from .native_logs import STARTUP_LINES
+
+    return list(STARTUP_LINES)

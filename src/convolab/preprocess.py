@@ -220,12 +220,19 @@ def prepare_image(img: Image.Image, input_shape: tuple[int, int, int],
     return np.asarray(img, dtype=np.float32).reshape(height, width, channels)
 
 
-def _expand(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Replace each folder by its image files (sorted, not recursive); report empty folders."""
+def expand_image_paths(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Replace each folder by its image files (sorted, not recursive).
+
+    Returns (files, errors): errors are (path, one-line message) for a path that does not
+    exist and a folder without images. Reads no image, so it answers at once.
+    """
     files: list[Path] = []
     errors: list[tuple[str, str]] = []
     for path in paths:
         path = Path(path)
+        if not path.exists():
+            errors.append((str(path), f"image {path} does not exist; check the path"))
+            continue
         if not path.is_dir():
             files.append(path)
             continue
@@ -255,7 +262,7 @@ def prepare_files(paths: list[str | os.PathLike], input_shape: tuple[int, int, i
     """
     height, width, channels = _check_shape(input_shape)
     _check_style(style)  # here too, so a bad style is not reported once per file
-    files, errors = _expand([str(p) for p in paths])
+    files, errors = expand_image_paths([str(p) for p in paths])
     images: list[np.ndarray] = []
     ok_paths: list[str] = []
     for path in files:

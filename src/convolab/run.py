@@ -22,6 +22,7 @@ complete, so a killed run never looks finished.
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,30 @@ PARTIAL_SUFFIX = ".partial"
 
 #: Files a complete run directory must hold.
 REQUIRED_FILES = (CONFIG_FILE, MODEL_FILE, METRICS_FILE)
+
+
+def check_keras_file(path: str | Path, deep: bool = False) -> None:
+    """A ConvolabError naming `path` when it is not a complete `.keras` archive.
+
+    A `.keras` file is a zip archive holding config.json and the weights. The quick check
+    reads only the archive's directory (at its end, so a truncated file fails it); `deep`
+    also checks every member's CRC.
+    """
+    path = Path(path)
+    fix = "train the run again or copy the file again"
+    if path.stat().st_size == 0:
+        raise ConvolabError(f"{path} is empty (0 bytes); {fix}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            bad = archive.testzip() if deep else None
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ConvolabError(f"{path} is damaged: not a complete .keras archive (truncated or "
+                            f"overwritten: {exc}); {fix}")
+    if "config.json" not in names:
+        raise ConvolabError(f"{path} is not a Keras model file (no config.json inside); {fix}")
+    if bad is not None:
+        raise ConvolabError(f"{path} is damaged: its member {bad} fails its checksum; {fix}")
 
 
 def partial_dir(run_dir: str | Path) -> Path:
@@ -84,6 +109,7 @@ class Run:
         if missing:
             raise ConvolabError(f"run directory {path} is incomplete (missing "
                                 f"{', '.join(missing)}); train it again or pick another run")
+        check_keras_file(path / MODEL_FILE)
         return cls(path)
 
     @property
@@ -107,11 +133,14 @@ class Run:
 
             from . import elastic, schedules  # noqa: F401  (register custom objects for loading)
 
+            path = self.path / MODEL_FILE
+            check_keras_file(path, deep=True)
             try:
-                self._model = keras.saving.load_model(self.path / MODEL_FILE, compile=False)
+                self._model = keras.saving.load_model(path, compile=False)
             except Exception as exc:
-                raise ConvolabError(f"{self.path / MODEL_FILE} cannot be loaded ({exc}); "
-                                    f"the file is damaged: train the run again")
+                message = " ".join(str(exc).split())[:200]
+                raise ConvolabError(f"{path} holds a model Keras cannot rebuild ({message}); "
+                                    f"train the run again with this version of convolab")
         return self._model
 
     @property
@@ -158,14 +187,19 @@ class Run:
 
         Each result: {"path", "label", "probability", "top": [(label, p), ...]}.
         """
-        from .preprocess import prepare_files
+        from .preprocess import expand_image_paths, prepare_files
         from .tta import check_tta
 
         check_tta(tta, self.config.data.name)
         if top_k <= 0:
             raise ConvolabError(f"--top-k must be a positive integer, got {top_k}")
-        batch, ok_paths, errors = prepare_files(paths, self.input_shape,
-                                                self.preprocessing_style())
+        files, errors = expand_image_paths([str(p) for p in paths])
+        if not files:  # nothing to predict: say so before the model is loaded
+            more = f" (and {len(errors) - 1} more like it)" if len(errors) > 1 else ""
+            raise ConvolabError(errors[0][1] + more)
+        batch, ok_paths, more_errors = prepare_files(files, self.input_shape,
+                                                     self.preprocessing_style())
+        errors += more_errors
         results = []
         if len(ok_paths):
             probs = self.predict(batch, tta=tta)

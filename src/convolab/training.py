@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from . import atomic
 from . import run as rundir
 from .config import Config, config_from_dict, resolve_config
 from .errors import ConvolabError
+from .timing import Stopwatch
 
 
 def _as_config(config: Config | dict | None) -> Config:
@@ -121,6 +123,15 @@ def _read_state(work_dir: Path) -> dict | None:
                             f"and train again")
 
 
+def _progress_mode(verbose: int | str) -> int:
+    """0 silent, 1 Keras's live bar, 2 one line per epoch; "auto": a bar on a terminal."""
+    if verbose == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    if verbose not in (0, 1, 2):
+        raise ConvolabError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
+    return int(verbose)
+
+
 def train(config: Config | dict | None = None, *, resume: str | Path | None = None,
           verbose: int | str = "auto", argv: list[str] | None = None,
           extra_callbacks: list | None = None):
@@ -129,37 +140,52 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
     Args:
         config: a Config, a nested dict of overrides, or None for the defaults.
         resume: the run directory of an interrupted run to continue (config is then ignored).
-        verbose: Keras progress output: "auto", 0 (silent), 1 (bar) or 2 (one line/epoch).
+        verbose: progress: "auto" (a live bar on a terminal, one line per epoch otherwise),
+            0 (nothing), 1 (bar) or 2 (one line per epoch).
         argv: the command line to record in environment.json. Defaults to sys.argv.
         extra_callbacks: more Keras callbacks for `fit` (they run before the checkpoint).
+
+    Everything the user gave (config, paths, model name, dataset) is checked before Keras
+    is imported, so a mistake is answered at once. `metrics.json` records where the
+    seconds went (`timing`).
     """
-    import keras
-
-    from .callbacks import (HistoryCSV, ResumableEarlyStopping, ResumableReduceLROnPlateau,
-                            RunCheckpoint, monitor_mode, read_backup_state, read_history)
     from .data import load_dataset
-    from .models import load_spec
-    from .models.batchnorm_check import warn_if_batchnorm_stale
+    from .models import read_spec
 
+    watch = Stopwatch()
+    progress = _progress_mode(verbose)
     if resume is not None:
         final_dir, work_dir = _locate_resume(resume)
         config = config_from_dict(yaml.safe_load((work_dir / rundir.CONFIG_FILE).read_text()))
         spec = yaml.safe_load((work_dir / rundir.SPEC_FILE).read_text())
-        state = _read_state(work_dir)
     else:
         config = _as_config(config)
         final_dir, work_dir = _run_dirs(config)
         config.out = str(final_dir)
-        spec = load_spec(config.model.name)
-        state = None
-
-    keras.utils.set_random_seed(config.seed)
+        spec = read_spec(config.model.name)
+    watch.lap("setup")
     d = config.data
     ds = load_dataset(d.name, validation_split=d.validation_split,
                       train_samples=d.train_samples, seed=config.seed,
                       source_dir=d.source_dir, image_size=d.image_size)
-    from .augment import warn_if_flip_wrong
+    watch.lap("data")
 
+    import keras
+
+    watch.lap("import")
+    from .augment import warn_if_flip_wrong
+    from .callbacks import (EpochLog, HistoryCSV, PhaseClock, ResumableEarlyStopping,
+                            ResumableReduceLROnPlateau, RunCheckpoint, monitor_mode,
+                            read_backup_state, read_history)
+    from .models import load_spec
+    from .models.batchnorm_check import warn_if_batchnorm_stale
+
+    if resume is not None:
+        state = _read_state(work_dir)
+    else:
+        spec = load_spec(config.model.name)
+        state = None
+    keras.utils.set_random_seed(config.seed)
     warn_if_flip_wrong(config.augment, ds.name)
     model = build_classifier(config, spec, ds.input_shape, ds.num_classes)
     if len(model.inputs) != 1:
@@ -196,7 +222,12 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
     # that creates variables is traced twice, which made the first step ~0.4 s longer.
     model.optimizer.build(model.trainable_variables)
     if state is not None:
-        model.load_weights(backup_dir / state["weights"])
+        weights = backup_dir / state["weights"]
+        try:
+            model.load_weights(weights)
+        except Exception as exc:
+            raise ConvolabError(f"{weights} cannot be read ({' '.join(str(exc).split())[:160]}); "
+                                f"the backup is damaged: delete {work_dir} and train again")
         initial_epoch = int(state["epochs_done"])
         seconds_before = float(state.get("train_seconds", 0.0))
         previous_rows = [r for r in read_history(work_dir / rundir.HISTORY_FILE)
@@ -230,41 +261,54 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
         ema_swap = keras.callbacks.SwapEMAWeights()
         callbacks.append(ema_swap)
     callbacks.extend(extra_callbacks or [])
+    phase_clock = PhaseClock()  # just before the checkpoint: its epoch_end is the commit
+    callbacks.append(phase_clock)
     # Last, so that what it commits includes every other callback's effect on the epoch.
     checkpoint = RunCheckpoint(backup_dir, monitor=t.monitor, initial_state=state,
                                extra_state=extra_state, ema_swap=ema_swap)
     callbacks.append(checkpoint)
+    if progress == 2:
+        callbacks.append(EpochLog(t.epochs))
 
     x_train = ds.x_train.astype("float32")
     validation = None
     if len(ds.x_val):
         validation = (ds.x_val.astype("float32"), per_output(y_val))
+    watch.lap("build")
     clock["start"] = time.perf_counter()
     if initial_epoch < t.epochs and not state.get("stopped"):
         try:
             model.fit(x_train, per_output(y_train),
                       batch_size=t.batch_size, epochs=t.epochs, initial_epoch=initial_epoch,
-                      validation_data=validation, callbacks=callbacks, verbose=verbose,
-                      shuffle=True)
+                      validation_data=validation, callbacks=callbacks,
+                      verbose=1 if progress == 1 else 0, shuffle=True)
         except Exception:
             if resume is None and read_backup_state(backup_dir) is None:
                 shutil.rmtree(work_dir, ignore_errors=True)  # no epoch finished: nothing kept
             raise
         state = checkpoint.state
+    watch.lap("train")
     if "best_file" not in state:
         raise ConvolabError(f"{work_dir} has no finished epoch to resume from; delete the "
                             f"folder and train again")
-    return finish_run(work_dir, final_dir, config, ds, state, argv)
+    return finish_run(work_dir, final_dir, config, ds, state, argv,
+                      watch=watch, training_phases=phase_clock.phases())
 
 
-def finish_run(work_dir: Path, final_dir: Path, config: Config, ds, state: dict, argv=None):
-    """Evaluate the best model on the test set, write metrics/plots/report, publish the run."""
+def finish_run(work_dir: Path, final_dir: Path, config: Config, ds, state: dict, argv=None,
+               *, watch: Stopwatch | None = None, training_phases: dict | None = None):
+    """Evaluate the best model on the test set, write metrics/plots/report, publish the run.
+
+    `watch` holds the phases of the command so far and `training_phases` those of `fit`
+    (see `callbacks.PhaseClock`); both go into metrics.json's `timing`.
+    """
     from .callbacks import read_history
     from .environment import describe_environment
     from .evaluate import compute_metrics
     from .report import plot_confusion_matrix, plot_learning_curves, plot_misclassified
     from .report import write_report
 
+    watch = watch or Stopwatch()
     with atomic.atomic_path(work_dir / rundir.MODEL_FILE) as tmp:
         shutil.copyfile(work_dir / rundir.BACKUP_DIR / state["best_file"], tmp)
     run = rundir.Run(work_dir)
@@ -289,9 +333,9 @@ def finish_run(work_dir: Path, final_dir: Path, config: Config, ds, state: dict,
         "parameters": int(run.model.count_params()),
         "data_notes": list(ds.notes),
     })
-    atomic.write_json(work_dir / rundir.METRICS_FILE, metrics)
     atomic.write_json(work_dir / rundir.ENVIRONMENT_FILE,
                       describe_environment(config.seed, argv))
+    watch.lap("test")
     plots = work_dir / rundir.PLOTS_DIR
     plots.mkdir(exist_ok=True)
     if rows:
@@ -300,7 +344,14 @@ def finish_run(work_dir: Path, final_dir: Path, config: Config, ds, state: dict,
                           plots / "confusion_matrix.png")
     plot_misclassified(ds.x_test, ds.y_test, probs.argmax(axis=1), probs, ds.class_names,
                        plots / "misclassified.png")
+    watch.lap("plots")
+    # The report reads metrics.json; the timing of the report itself is added after it.
+    metrics["timing"] = {"training": dict(training_phases or {}), "command": watch.phases()}
+    atomic.write_json(work_dir / rundir.METRICS_FILE, metrics)
     write_report(work_dir)
+    watch.lap("report")
+    metrics["timing"]["command"] = watch.phases()
+    atomic.write_json(work_dir / rundir.METRICS_FILE, metrics)
     if final_dir.exists():
         raise ConvolabError(f"run directory {final_dir} appeared while training; the "
                             f"finished run is kept at {work_dir}")

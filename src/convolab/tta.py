@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .augment import FLIP_SENSITIVE_DATASETS
+from .config import FLIP_SENSITIVE_DATASETS
 from .errors import ConvolabError, did_you_mean
 
 #: (dx, dy) shifts of the `shifts` views: right and down are positive.

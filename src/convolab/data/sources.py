@@ -13,8 +13,6 @@ import http.client
 import io
 import lzma
 import os
-import shutil
-import sys
 import tarfile
 import urllib.error
 import urllib.request
@@ -23,6 +21,7 @@ from pathlib import Path
 
 from ..atomic import atomic_path
 from ..errors import ConvolabError
+from ..progress import Progress
 
 #: Seconds a download may wait for the server before giving up.
 DOWNLOAD_TIMEOUT = 30.0
@@ -42,14 +41,17 @@ def download(url: str, dest: str | os.PathLike, *, timeout: float = DOWNLOAD_TIM
     if offline():
         raise SourceFailed("skipped (CONVOLAB_OFFLINE=1)")
     dest = Path(dest)
-    print(f"convolab: downloading {url}", file=sys.stderr, flush=True)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, \
                 atomic_path(dest) as tmp:
-            with open(tmp, "wb") as fh:
-                shutil.copyfileobj(response, fh, 1 << 20)
-                received = fh.tell()
             expected = response.headers.get("Content-Length")
+            total = int(expected) if expected is not None and expected.isdigit() else None
+            with open(tmp, "wb") as fh, Progress(total, f"downloading {url}", unit="MB",
+                                                 scale=1e6) as progress:
+                for chunk in iter(lambda: response.read(1 << 20), b""):
+                    fh.write(chunk)
+                    progress.advance(len(chunk))
+                received = fh.tell()
             if expected is not None and expected.isdigit() and received != int(expected):
                 raise SourceFailed(f"download cut short ({received} of {expected} bytes)")
     except SourceFailed:
@@ -64,7 +66,6 @@ def download(url: str, dest: str | os.PathLike, *, timeout: float = DOWNLOAD_TIM
         raise SourceFailed(f"download cut short ({len(exc.partial)} bytes received)")
     except (http.client.HTTPException, OSError, ValueError) as exc:
         raise SourceFailed(f"download failed ({type(exc).__name__}: {exc})")
-    print(f"convolab: saved {received / 1e6:.1f} MB", file=sys.stderr, flush=True)
     return dest
 
 

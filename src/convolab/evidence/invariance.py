@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from .. import atomic
 from ..errors import ConvolabError
+from ..progress import Progress
 from .tables import markdown_table
 
 if TYPE_CHECKING:
@@ -105,26 +106,34 @@ def shifted_four_ways(x: np.ndarray, pixels: int) -> tuple[np.ndarray, np.ndarra
     return images, direction
 
 
-def measure_run(run, x: np.ndarray, y: np.ndarray, shifts, angles, scales) -> dict:
-    """The three sweeps of one run on the images `x` with labels `y`."""
+def measure_run(run, x: np.ndarray, y: np.ndarray, shifts, angles, scales,
+                on_view=None) -> dict:
+    """The three sweeps of one run on the images `x` with labels `y`; `on_view()` is called
+    after each transformed test set is scored."""
     from .transforms import transform_images
+
+    def scored(images, labels):
+        ok = correct(run, images, labels)
+        if on_view is not None:
+            on_view()
+        return ok
 
     shift_rows = []
     for k in shifts:
         images, direction = shifted_four_ways(x, k)
-        ok = correct(run, images, y)
+        ok = scored(images, y)
         by_direction = {name: float(ok[direction == d].mean()) if (direction == d).any()
                         else None for d, name in enumerate(DIRECTIONS)}
         shift_rows.append({"pixels": int(k), "accuracy": float(ok.mean()),
                            "by_direction": by_direction})
     return {
-        "plain_accuracy": float(correct(run, x, y).mean()),
+        "plain_accuracy": float(scored(x, y).mean()),
         "shift": shift_rows,
         "rotation": [{"degrees": float(a),
-                      "accuracy": float(correct(run, transform_images(x, angle=a), y).mean())}
+                      "accuracy": float(scored(transform_images(x, angle=a), y).mean())}
                      for a in angles],
         "scale": [{"factor": float(f),
-                   "accuracy": float(correct(run, transform_images(x, scale=f), y).mean())}
+                   "accuracy": float(scored(transform_images(x, scale=f), y).mean())}
                   for f in scales],
     }
 
@@ -172,15 +181,18 @@ def measure_invariance(run_dirs: list, *, samples: int = DEFAULT_SAMPLES, seed: 
     shifts, angles, scales = _check(samples, shifts, angles, scales)
     runs = [Run.load(path) for path in run_dirs]  # every run checked before any work
     results, test_sets = [], {}
-    for run, label in zip(runs, _labels([r.path for r in runs])):
-        name = run.config.data.name
-        if name not in test_sets:
-            ds = run.test_set()
-            test_sets[name] = sample_subset(ds.x_test, ds.y_test, samples, seed)
-        x, y = test_sets[name]
-        results.append({"run": str(run.path), "label": label, "dataset": name,
-                        "test_images": len(y), **measure_run(run, x, y, shifts, angles,
-                                                                  scales)})
+    views = len(shifts) + len(angles) + len(scales) + 1
+    with Progress(len(runs) * views, "invariance: transformed test sets") as progress:
+        for run, label in zip(runs, _labels([r.path for r in runs])):
+            name = run.config.data.name
+            if name not in test_sets:
+                ds = run.test_set()
+                test_sets[name] = sample_subset(ds.x_test, ds.y_test, samples, seed)
+            x, y = test_sets[name]
+            results.append({"run": str(run.path), "label": label, "dataset": name,
+                            "test_images": len(y),
+                            **measure_run(run, x, y, shifts, angles, scales,
+                                          on_view=progress.advance)})
     out = Path(out) if out else default_out(run_dirs)
     result = InvarianceResult(out=out, samples=samples, seed=seed, runs=results)
     atomic.write_json(out / JSON_FILE, result.to_dict())

@@ -50,6 +50,23 @@ def _test_image(run: Run, image: str) -> ModelInput:
     return ModelInput(pixels, image, f"test-{index}", int(ds.y_test[index]))
 
 
+def check_image_arg(image: str) -> None:
+    """A ConvolabError at once (before any model is loaded) for an IMAGE argument that is
+    neither `test:INDEX` nor an existing file."""
+    image = str(image)
+    if image.startswith(TEST_PREFIX):
+        if not image[len(TEST_PREFIX):].isdigit():
+            raise ConvolabError(f"image {image!r}: after 'test:' give the index of a test "
+                                f"image, e.g. test:0")
+        return
+    path = Path(image)
+    if not path.exists():
+        raise ConvolabError(f"image {image} does not exist; check the path (or use "
+                            f"test:INDEX for a test image)")
+    if path.is_dir():
+        raise ConvolabError(f"image {image} is a folder; give one image file (or test:INDEX)")
+
+
 def load_input(run: Run, image: str) -> ModelInput:
     """The model input for IMAGE (a file path or `test:INDEX`), as `convolab predict` makes it."""
     image = str(image)

@@ -23,7 +23,7 @@ from ..report.plots import _short
 from ..run import MODEL_FILE, PLOTS_DIR, Run
 from . import figures
 from .gradients import gradients
-from .inputs import load_input
+from .inputs import check_image_arg, load_input
 
 KINDS = ("filters", "feature-maps", "saliency", "top-losses")
 #: Images in the top-losses grid unless --n says otherwise.
@@ -302,6 +302,9 @@ def show(kind: str, run_dir: str | Path, image: str | None = None,
         raise ConvolabError(f"--class is for `convolab show saliency`, not {kind}")
     if n is not None and kind != "top-losses":
         raise ConvolabError(f"--n is for `convolab show top-losses`, not {kind}")
+    Run.load(run_dir)
+    if image is not None:
+        check_image_arg(image)
     if kind == "filters":
         return show_filters(run_dir, out)
     if kind == "feature-maps":

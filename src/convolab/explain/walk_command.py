@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 from ..errors import ConvolabError, did_you_mean
-from ..run import partial_dir
+from ..run import Run, partial_dir
+from .inputs import check_image_arg
 from .walkthrough import Walkthrough, explain_image
 
 #: The `convolab explain` forms named by a word instead of a run directory.
@@ -45,6 +46,8 @@ def explain_command(run_dir: str | Path, image: str,
     from .walk_html import write_walkthrough_html
 
     _check_html(html)
+    Run.load(run_dir)
+    check_image_arg(image)
     result = explain_image(run_dir, image, position)
     if terminal:
         from .walk_terminal import print_walkthrough

@@ -3,6 +3,6 @@
     from convolab.models import create_model, list_models, load_spec
 """
 
-from .registry import create_model, list_models, load_spec
+from .registry import create_model, list_models, load_spec, read_spec
 
-__all__ = ["create_model", "list_models", "load_spec"]
+__all__ = ["create_model", "list_models", "load_spec", "read_spec"]

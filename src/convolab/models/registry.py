@@ -15,8 +15,6 @@ import copy
 from importlib import resources
 from pathlib import Path
 
-import keras
-
 from ..errors import ConvolabError, did_you_mean
 from .regularize import regularize
 from .spec import build_model, normalize, read_spec_file
@@ -54,14 +52,19 @@ def _locate(name_or_path: str) -> tuple[dict, str, str]:
 
 
 def list_models() -> list[dict]:
-    """Every preset as {"name", "description", "type"}, sorted by name."""
+    """Every preset as {"name", "description", "type"}, sorted by name (read, not built)."""
     models = []
     for name in preset_names():
-        spec, origin, _ = _locate(name)
-        graph = normalize(spec, origin)
-        models.append({"name": name, "description": graph["description"],
-                       "type": graph["type"]})
+        spec, _, _ = _locate(name)
+        models.append({"name": name, "type": str(spec.get("type", "")),
+                       "description": " ".join(str(spec.get("description", "")).split())})
     return models
+
+
+def read_spec(name_or_path: str) -> dict:
+    """The raw spec of a preset name or a YAML spec file (name, file and YAML checked;
+    its layers are checked by `load_spec`, which needs Keras)."""
+    return _locate(name_or_path)[0]
 
 
 def load_spec(name_or_path: str) -> dict:
@@ -78,7 +81,7 @@ def load_spec(name_or_path: str) -> dict:
 def create_model(name_or_spec: str | dict, *, input_shape=(28, 28, 1), num_classes=10,
                  dropout: float | None = None, l1: float = 0.0, l2: float = 0.0,
                  batchnorm: bool | None = None, crop: int = 0,
-                 preprocessing: list | None = None, name: str | None = None) -> keras.Model:
+                 preprocessing: list | None = None, name: str | None = None):
     """Build a model that maps raw 0..255 pixels to class probabilities.
 
     The model is `keras.Input(input_shape)` -> `preprocessing` layers (e.g. augmentation,

@@ -34,7 +34,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import keras
 import yaml
 
 from ..errors import ConvolabError, did_you_mean
@@ -57,6 +56,8 @@ BASE_LAYER_ARGS = ("name", "dtype", "trainable", "autocast", "activity_regulariz
 @functools.lru_cache(maxsize=1)
 def layer_class_names() -> tuple[str, ...]:
     """Names in `keras.layers` that are Layer classes usable in a spec."""
+    import keras
+
     names = []
     for name in dir(keras.layers):
         obj = getattr(keras.layers, name)
@@ -68,6 +69,8 @@ def layer_class_names() -> tuple[str, ...]:
 
 def layer_class(name: Any, where: str) -> type:
     """The keras.layers class called `name`, or a ConvolabError naming `where`."""
+    import keras
+
     if not isinstance(name, str) or name not in layer_class_names():
         raise ConvolabError(f"{where}: unknown layer class {name!r}"
                             f"{did_you_mean(str(name), layer_class_names())}; use a class name "
@@ -77,6 +80,8 @@ def layer_class(name: Any, where: str) -> type:
 
 def layer_arg_names(cls: type) -> set[str]:
     """Keyword arguments `cls(...)` accepts: its constructor's, its parents' via **kwargs."""
+    import keras
+
     names: set[str] = set(BASE_LAYER_ARGS)
     for klass in cls.__mro__:
         if klass is keras.layers.Layer or not issubclass(klass, keras.layers.Layer):
@@ -357,11 +362,81 @@ def _blamed_arg(message: str, args: dict) -> str | None:
     return named[0] if len(named) == 1 else None
 
 
-def _construct(graph: dict, name: str, values: dict[str, int]) -> keras.layers.Layer:
+#: Arguments of common layers that have no default to read their kind from:
+#: name -> (test, what it must be, an example).
+_REQUIRED_ARG_KINDS = {
+    "filters": ("int", "a whole number", "32"),
+    "units": ("int", "a whole number", "128"),
+    "kernel_size": ("ints", "a whole number or a list of them", "3 or [3, 3]"),
+    "pool_size": ("ints", "a whole number or a list of them", "2 or [2, 2]"),
+    "rate": ("number", "a number", "0.5"),
+}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _kind_of_default(default: Any) -> tuple[str, str, str] | None:
+    """(test, what, example) for an argument whose default is `default`, or None."""
+    if isinstance(default, bool):
+        return "bool", "true or false", str(default).lower()
+    if _is_int(default):
+        return "int", "a whole number", str(default)
+    if isinstance(default, float):
+        return "number", "a number", str(default)
+    if isinstance(default, (tuple, list)) and default and all(_is_int(v) for v in default):
+        return "ints", "a whole number or a list of them", str(list(default))
+    return None
+
+
+def _fits(kind: str, value: Any) -> bool:
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return _is_int(value)
+    if kind == "number":
+        return _is_number(value)
+    return _is_int(value) or (isinstance(value, (list, tuple)) and bool(value)
+                              and all(_is_int(v) for v in value))
+
+
+def check_arg_kinds(cls: type, args: dict, where: str) -> None:
+    """A ConvolabError naming the first argument whose value is of the wrong kind.
+
+    The kind comes from the constructor's default (a number, a bool, a tuple of whole
+    numbers) or, for common arguments without a default, from `_REQUIRED_ARG_KINDS`;
+    a None value and arguments of other kinds are left to Keras.
+    """
+    defaults = {}
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass):
+            for p in inspect.signature(klass.__init__).parameters.values():
+                defaults.setdefault(p.name, p.default)
+    for arg, value in args.items():
+        if value is None:
+            continue
+        default = defaults.get(arg, inspect.Parameter.empty)
+        kind = (_kind_of_default(default) if default is not inspect.Parameter.empty
+                else None) or (_REQUIRED_ARG_KINDS.get(arg)
+                               if default in (inspect.Parameter.empty, None) else None)
+        if kind is not None and not _fits(kind[0], value):
+            raise ConvolabError(f"{where}: argument {arg} must be {kind[1]} (e.g. "
+                                f"{arg}: {kind[2]}), got {value!r}")
+
+
+def _construct(graph: dict, name: str, values: dict[str, int]):
+    import keras
+
     node = graph["nodes"][name]
     where = f"{graph['origin']}, {node['at']}"
     cls = getattr(keras.layers, node["layer"])
     args = _substitute(node["args"], values, where)
+    check_arg_kinds(cls, args, where)
     args.setdefault("name", name)
     try:
         return cls(**args)
@@ -388,6 +463,8 @@ def _call(graph: dict, name: str, layer, tensors: list) -> Any:
 
 
 def _is_softmax(layer) -> bool:
+    import keras
+
     if isinstance(layer, keras.layers.Softmax):
         return True
     return getattr(getattr(layer, "activation", None), "__name__", None) == "softmax"
@@ -408,7 +485,7 @@ def check_input_shape(input_shape: Any) -> tuple[int, int, int]:
 
 def build_model(graph: dict, *, input_shape=(28, 28, 1), num_classes: int = 10,
                 preprocessing: list | None = None, crop: int = 0,
-                name: str = "model") -> keras.Model:
+                name: str = "model"):
     """Build the Keras model: raw pixels -> `preprocessing` -> Rescaling(1/255) -> graph.
 
     `crop` > 0 cuts that many pixels from every border after rescaling (a Cropping2D
@@ -417,6 +494,8 @@ def build_model(graph: dict, *, input_shape=(28, 28, 1), num_classes: int = 10,
     `keras.Input`s of their `input_shapes`. The first output must be a softmax of shape
     (None, num_classes).
     """
+    import keras
+
     height, width, channels = check_input_shape(input_shape)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ConvolabError(f"num_classes must be an integer >= 2, got {num_classes!r}")
@@ -472,7 +551,7 @@ def build_model(graph: dict, *, input_shape=(28, 28, 1), num_classes: int = 10,
     return model
 
 
-def _check_output(graph: dict, model: keras.Model, layers: dict, num_classes: int) -> None:
+def _check_output(graph: dict, model, layers: dict, num_classes: int) -> None:
     """The first output must be softmax probabilities of shape (None, num_classes)."""
     first = graph["outputs"][0]
     shape = tuple(model.outputs[0].shape)
