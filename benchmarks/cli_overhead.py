@@ -30,7 +30,7 @@ RESULTS = Path(__file__).parent / "results"
 
 def one_run(args: list[str], out: Path) -> dict:
     """Run `convolab train ARGS --quiet --out OUT` once; its wall time and metrics."""
-    command = [sys.executable, "-m", "convolab.cli", "train", *args, "--quiet", "--out", str(out)]
+    command = [sys.executable, "-m", "convolab", "train", *args, "--quiet", "--out", str(out)]
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - started

@@ -11,6 +11,7 @@ import math
 import os
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -167,16 +168,30 @@ def plot_misclassified(x, y_true, y_pred, probs, class_names: list[str],
     fig = Figure(figsize=(1.75 * cols, 1.9 * rows + 0.5))
     fig.suptitle(f"Misclassified: {len(chosen)} of {len(wrong)} mistakes, most confident "
                  f"first (true→predicted p)", fontsize=10)
+    # One montage image with the titles written into bands above the tiles: 36 separate
+    # axes took ~1.5-2.5 s to lay out and render, this ~0.2 s.
+    h, w = x.shape[1], x.shape[2]
+    band, gap = max(4, round(0.35 * h)), max(1, round(0.12 * w))
+    cell_h, cell_w = h + band, w + gap
+    colour = x.ndim == 4 and x.shape[-1] == 3
+    montage = np.full((rows * cell_h, cols * cell_w) + ((3,) if colour else ()),
+                      255.0 if colour else np.nan)
+    ax = fig.add_axes((0.01, 0.01, 0.98, 1 - 0.55 / (1.9 * rows + 0.5)))
     for slot, i in enumerate(chosen):
-        ax = fig.add_subplot(rows, cols, slot + 1)
+        r, c = divmod(slot, cols)
+        top, left = r * cell_h + band, c * cell_w
         image = np.clip(x[i].astype(np.float64), 0, 255)
-        if image.ndim == 3 and image.shape[-1] == 1:
-            ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=255)
-        else:
-            ax.imshow(image.astype(np.uint8))
+        montage[top:top + h, left:left + w] = image if colour else image.reshape(h, w)
         true_name = _short(str(class_names[y_true[i]]), 9)
         pred_name = _short(str(class_names[y_pred[i]]), 9)
-        ax.set_title(f"{true_name}→{pred_name} {probs[i, y_pred[i]]:.2f}", fontsize=8)
-        ax.axis("off")
-    fig.tight_layout()
+        ax.text(left + w / 2 - 0.5, top - band / 2, f"{true_name}→{pred_name} "
+                f"{probs[i, y_pred[i]]:.2f}", ha="center", va="center", fontsize=8)
+    if colour:
+        ax.imshow(montage.astype(np.uint8), interpolation="nearest")
+    else:
+        cmap = matplotlib.colormaps["gray"].copy()
+        cmap.set_bad("white")
+        ax.imshow(np.ma.masked_invalid(montage), cmap=cmap, vmin=0, vmax=255,
+                  interpolation="nearest")
+    ax.axis("off")
     return _save(fig, out_png)
