@@ -1,4 +1,4 @@
-"""Helpers the CLI tests share: run `convolab` in-process and check a user-error exit."""
+"""Helpers the CLI tests share: run `convolab` in-process, check a user-error exit, odd files."""
 
 from convolab.cli import main
 
@@ -21,3 +21,18 @@ def assert_user_error(code, err, *words):
     assert "Traceback" not in err
     for word in words:
         assert word in lines[0], lines[0]
+
+
+def huge_png(path, width=20000, height=20000):
+    """A valid PNG header claiming width x height (the pixels are never decoded)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+                     + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    return path

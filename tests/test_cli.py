@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cli_helpers import assert_user_error, run_cli
+from cli_helpers import assert_user_error, huge_png, run_cli
 
 QUICK = ["--train-samples", "300", "--epochs", "1", "--quiet"]
 
@@ -80,21 +80,6 @@ def test_folder_datasets_with_bad_contents(capsys, tmp_path):
                                "--out", tmp_path / "r", *QUICK)
         assert_user_error(code, err, word)
     assert not (tmp_path / "r").exists()
-
-
-def huge_png(path, width=20000, height=20000):
-    """A valid PNG header claiming width x height (the pixels are never decoded)."""
-    import struct
-    import zlib
-
-    def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-                     + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
-    return path
 
 
 def test_huge_image_in_folder_is_refused(capsys, tmp_path):

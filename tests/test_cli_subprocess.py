@@ -7,11 +7,14 @@ imported. A training run piped into a file writes one line per epoch and nothing
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 from PIL import Image
+
+from cli_helpers import huge_png
 
 #: Runs `convolab ARGS` like the console script, then reports whether Keras was imported.
 PROBE = """
@@ -60,6 +63,13 @@ def files(tmp_path_factory, run_dir):
     root = tmp_path_factory.mktemp("bad")
     (root / "folder-one-class" / "cat").mkdir(parents=True)
     Image.new("L", (12, 12)).save(root / "folder-one-class" / "cat" / "0.png")
+    for kind in ("a", "b"):
+        (root / "folder-mixed" / kind).mkdir(parents=True)
+        Image.new("L", (12, 12)).save(root / "folder-mixed" / kind / "0.png")
+    (root / "folder-mixed" / "a" / "notes.txt").write_text("not an image")
+    shutil.copytree(root / "folder-mixed", root / "folder-huge")
+    (root / "folder-huge" / "a" / "notes.txt").unlink()
+    huge_png(root / "folder-huge" / "b" / "huge.png")
     truncated = root / "truncated-run"
     truncated.mkdir()
     for name in ("config.yaml", "metrics.json"):
@@ -84,6 +94,8 @@ BEFORE_KERAS = [
     (["train", "--epochs", "abc"], ["--epochs", "invalid int"]),
     (["train", "--dataset", "folder:{files}/folder-one-class"], ["one class"]),
     (["train", "--dataset", "folder:{files}/nowhere"], ["nowhere"]),
+    (["train", "--dataset", "folder:{files}/folder-mixed"], ["notes.txt"]),
+    (["train", "--dataset", "folder:{files}/folder-huge"], ["huge.png", "pixels"]),
     (["train", "--out", "{run}"], ["already exists"]),
     (["train", "--resume", "{files}/nothing"], ["no interrupted run"]),
     (["evaluate", "{files}/nope"], ["does not exist"]),

@@ -1,0 +1,188 @@
+"""A transfer model from a YAML-style spec, and freezing / unfreezing its base.
+
+    type: transfer
+    backbone: efficientnet_lite0
+    weights: imagenet          # imagenet | none | PATH
+    image_size: 224            # optional; the backbone's default_size
+    dropout: 0.2               # optional, before the classifier
+    head: []                   # optional [{LayerClass: {args}}] after pooling
+
+The model takes the dataset's raw 0-255 images: grey to RGB, resize, ImageNet scaling,
+the base (always called with training=False, so BatchNormalization stays in inference
+mode even when unfrozen), global average pooling, the head, dropout, softmax classifier.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..errors import ConvolabError, did_you_mean
+from . import adapt, backbones
+
+SPEC_KEYS = ("type", "description", "name", "backbone", "weights", "image_size", "dropout",
+             "head")
+
+
+def _check_spec(spec: dict) -> dict:
+    """The spec with defaults filled in, or a ConvolabError naming the bad key or value."""
+    if not isinstance(spec, dict):
+        raise ConvolabError(f"transfer spec must be a mapping with `backbone:`, got "
+                            f"{type(spec).__name__}")
+    for key in spec:
+        if key not in SPEC_KEYS:
+            raise ConvolabError(f"transfer spec: unknown key {key!r}"
+                                f"{did_you_mean(str(key), SPEC_KEYS)}; allowed keys: "
+                                f"{', '.join(SPEC_KEYS)}")
+    if spec.get("type", "transfer") != "transfer":
+        raise ConvolabError(f"transfer spec: type {spec['type']!r} is not transfer; write "
+                            f"`type: transfer`")
+    if "backbone" not in spec:
+        raise ConvolabError(f"transfer spec has no `backbone:`; add one of "
+                            f"{', '.join(b.name for b in backbones.list_backbones())}")
+    b = backbones.get_backbone(spec["backbone"])
+    size = spec.get("image_size")
+    size = b.default_size if size is None else backbones.check_image_size(b, size)
+    weights = backbones.parse_weights(spec.get("weights", "imagenet"))
+    dropout = spec.get("dropout", 0.0) or 0.0
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
+            or not 0 <= dropout < 1:
+        raise ConvolabError(f"transfer spec: dropout {dropout!r} must be a number in [0, 1); "
+                            f"use e.g. 0.2")
+    head = spec.get("head") or []
+    if not isinstance(head, list):
+        raise ConvolabError(f"transfer spec: head must be a list of `- LayerName: {{args}}` "
+                            f"entries, got {type(head).__name__}")
+    return {"backbone": b, "weights": weights, "image_size": size, "dropout": float(dropout),
+            "head": head}
+
+
+def _head_layers(head: list) -> list:
+    """Keras layers for the `head:` entries, checked like a sequential spec's layers."""
+    from ..models.spec import check_arg_kinds, layer_arg_names, layer_class
+
+    layers = []
+    for i, entry in enumerate(head, start=1):
+        where = f"transfer spec, head layer {i}"
+        if isinstance(entry, str):
+            entry = {entry: {}}
+        if not isinstance(entry, dict) or len(entry) != 1:
+            raise ConvolabError(f"{where}: each entry must be one `LayerName: {{args}}` "
+                                f"mapping, got {entry!r}")
+        ((cls_name, args),) = entry.items()
+        cls = layer_class(cls_name, where)
+        args = dict(args or {})
+        allowed = layer_arg_names(cls)
+        for arg in args:
+            if arg not in allowed:
+                raise ConvolabError(f"{where}: {cls_name} has no argument {arg!r}"
+                                    f"{did_you_mean(str(arg), allowed)}")
+        check_arg_kinds(cls, args, where)
+        try:
+            layers.append(cls(**args))
+        except Exception as exc:
+            raise ConvolabError(f"{where}: {cls_name}({args}) is invalid: "
+                                f"{' '.join(str(exc).split())[:200]}")
+    return layers
+
+
+def build_transfer_model(spec: dict, input_shape: tuple, num_classes: int,
+                         name: str = "transfer"):
+    """raw images (input_shape, 0-255) -> adapter -> base -> pool -> head -> softmax.
+
+    The base is the layer named after the backbone (`find_base`) and starts frozen only
+    if the caller freezes it: see `freeze_base` and `unfreeze`.
+    """
+    import keras
+
+    from ..models.spec import check_input_shape
+
+    s = _check_spec(spec)
+    height, width, channels = check_input_shape(input_shape)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ConvolabError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    b = s["backbone"]
+    head = _head_layers(s["head"])
+    base = backbones.build_base(b, s["image_size"], s["weights"])
+    inputs = keras.Input(shape=(height, width, channels), name="image", dtype="float32")
+    x = inputs
+    for layer in adapt.input_adapter(b, s["image_size"], channels, (height, width)):
+        x = layer(x)
+    x = base(x, training=False)
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    for layer in head:
+        try:
+            x = layer(x)
+        except Exception as exc:
+            raise ConvolabError(f"transfer spec, head layer {layer.name}: fails on the pooled "
+                                f"features of shape {tuple(x.shape)}: "
+                                f"{' '.join(str(exc).split())[:200]}")
+    if s["dropout"]:
+        x = keras.layers.Dropout(s["dropout"], name="top_dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def find_base(model):
+    """The backbone base inside a transfer model (the layer named after its backbone)."""
+    names = {b.name for b in backbones.list_backbones()}
+    for layer in model.layers:
+        if layer.name in names and hasattr(layer, "layers"):
+            return layer
+    raise ConvolabError(f"model {model.name} holds no backbone base (a layer named one of "
+                        f"{', '.join(sorted(names))}); build it with build_transfer_model")
+
+
+def _batchnorms(layer):
+    import keras
+
+    if isinstance(layer, keras.layers.BatchNormalization):
+        yield layer
+    for inner in getattr(layer, "layers", []):
+        yield from _batchnorms(inner)
+
+
+def _trainable_summary(model) -> dict:
+    base = find_base(model)
+    count = lambda weights: int(sum(math.prod(w.shape) for w in weights))
+    return {"base": base.name,
+            "trainable_layers": [layer.name for layer in base.layers
+                                 if layer.trainable and layer.weights],
+            "base_trainable_weights": len(base.trainable_weights),
+            "base_trainable_params": count(base.trainable_weights),
+            "trainable_params": count(model.trainable_weights),
+            "non_trainable_params": count(model.non_trainable_weights)}
+
+
+def freeze_base(model) -> dict:
+    """Freeze the whole base (a linear probe trains only the head); what is trainable."""
+    find_base(model).trainable = False
+    return _trainable_summary(model)
+
+
+def unfreeze(model, which) -> dict:
+    """Make the base trainable: "all", "none" (stays frozen) or an int N, the top N groups
+    of `backbones.blocks`. BatchNormalization layers in the base always stay frozen (the
+    Keras fine-tuning rule, keras#20285). Recompile the model afterwards. Returns what is
+    trainable: layer names and parameter counts."""
+    base = find_base(model)
+    b = backbones.get_backbone(base.name)
+    if which == "none":
+        base.trainable = False
+        return _trainable_summary(model)
+    if which == "all":
+        chosen = None
+    elif isinstance(which, int) and not isinstance(which, bool) and which >= 0:
+        groups = backbones.blocks(base, b)
+        if which > len(groups):
+            raise ConvolabError(f"cannot unfreeze the top {which} blocks of {b.name}: it has "
+                                f"{len(groups)}; use a number up to {len(groups)} or 'all'")
+        chosen = {name for group in groups[len(groups) - which:] for name in group}
+    else:
+        raise ConvolabError(f"unfreeze {which!r} is not 'all', 'none' or a whole number of "
+                            f"blocks; pass e.g. 2")
+    base.trainable = True
+    for layer in base.layers:
+        layer.trainable = chosen is None or layer.name in chosen
+    for bn in _batchnorms(base):
+        bn.trainable = False
+    return _trainable_summary(model)
