@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 from ..errors import ConvolabError, did_you_mean
-from . import adapt, backbones
+from . import backbones
 
 SPEC_KEYS = ("type", "description", "name", "backbone", "weights", "image_size", "dropout",
              "head")
@@ -89,12 +89,14 @@ def build_transfer_model(spec: dict, input_shape: tuple, num_classes: int,
                          name: str = "transfer"):
     """raw images (input_shape, 0-255) -> adapter -> base -> pool -> head -> softmax.
 
-    The base is the layer named after the backbone (`find_base`) and starts frozen only
-    if the caller freezes it: see `freeze_base` and `unfreeze`.
+    The base is the layer named after the backbone (`find_base`); its last feature map
+    in this graph is `model.get_layer("avg_pool").input` (for Grad-CAM). Nothing is
+    frozen here: see `freeze_base` and `unfreeze`.
     """
     import keras
 
     from ..models.spec import check_input_shape
+    from . import adapt
 
     s = _check_spec(spec)
     height, width, channels = check_input_shape(input_shape)
@@ -103,7 +105,7 @@ def build_transfer_model(spec: dict, input_shape: tuple, num_classes: int,
     b = s["backbone"]
     head = _head_layers(s["head"])
     base = backbones.build_base(b, s["image_size"], s["weights"])
-    inputs = keras.Input(shape=(height, width, channels), name="image", dtype="float32")
+    inputs = keras.Input(shape=(height, width, channels), name="pixels", dtype="float32")
     x = inputs
     for layer in adapt.input_adapter(b, s["image_size"], channels, (height, width)):
         x = layer(x)
