@@ -116,6 +116,11 @@ BEFORE_KERAS = [
     (["models", "--show", "nonet"], ["nonet"]),
     (["config", "--crop", "-1"], ["model.crop"]),
     (["data", "fetch", "mnits"], ["mnits"]),
+    (["train", "--backbone", "vgg61"], ["vgg61", "did you mean 'vgg16'"]),
+    (["train", "--backbone", "inception_v3", "--base-size", "40"], ["inception_v3", "75"]),
+    (["train", "--backbone", "vgg16", "--unfreeze", "all"], ["freeze_epochs"]),
+    (["train", "--backbone", "vgg16", "--weights", "{files}/none.h5"], ["none.h5"]),
+    (["imagenet", "{files}/missing.jpg"], ["missing.jpg", "does not exist"]),
 ]
 
 
@@ -173,6 +178,15 @@ def test_piped_training_writes_one_line_per_epoch_and_nothing_on_stderr(tmp_path
     if env["backend"] == "tensorflow":
         assert any("absl::InitializeLog" in line for line in env["native_startup_log"])
         assert env["onednn"] is True
+
+
+def test_backbones_are_listed_without_keras():
+    code, out, err = convolab("backbones", probe=True)
+    assert code == 0 and err == ""
+    assert "KERAS_IMPORTED=False" in out
+    for name in ("vgg16", "resnet50", "inception_v3", "efficientnet_b0", "mobilenet_v2",
+                 "efficientnet_lite0"):
+        assert name in out
 
 
 def test_quiet_prints_results_only(tmp_path):

@@ -131,12 +131,13 @@ class HistoryCSV(keras.callbacks.Callback):
         self.filepath = Path(filepath)
         self.previous_rows = list(previous_rows or [])
         self.rows: list[dict] = []
+        self.columns: dict = {}  # constant columns for the rows to come, e.g. {"phase": 2}
 
     def on_train_begin(self, logs=None):
         self.rows = list(self.previous_rows)
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch}
+        row = {"epoch": epoch, **self.columns}
         for key, value in (logs or {}).items():
             row[key] = float(value)
         row.setdefault("learning_rate", current_lr(self.model))
@@ -145,13 +146,14 @@ class HistoryCSV(keras.callbacks.Callback):
 
 
 class PhaseClock(keras.callbacks.Callback):
-    """Split the seconds of `fit` into its phases.
+    """Split the seconds of `fit` into its phases, summed over every `fit` it sees.
 
-    `phases()` gives `first_call` (from the start of fit to the end of the first compiled
+    `phases()` gives `first_call` (from the start of a fit to the end of its first compiled
     training call: tracing, graph optimisation and its steps), `validation` (every
     validation pass, the first one's tracing included), `epoch_end` (the callbacks after
     this one at each epoch's end: put it just before the checkpoint), `steps` (the rest:
-    the training steps) and `total`. Times are wall-clock seconds.
+    the training steps) and `total`. Times are wall-clock seconds. A transfer run's two
+    phases are two fits; their seconds add up.
 
     Example:
         >>> clock = PhaseClock()
@@ -166,20 +168,16 @@ class PhaseClock(keras.callbacks.Callback):
 
     def __init__(self):
         super().__init__()
-        self._reset()
-
-    def _reset(self):
+        self.first_call = self.validation = self.epoch_end = self.total = 0.0
         self._begin = self._first = self._test_start = self._epoch_end_start = None
-        self._end = None
-        self.validation = self.epoch_end = 0.0
 
     def on_train_begin(self, logs=None):
-        self._reset()
-        self._begin = time.perf_counter()
+        self._begin, self._first = time.perf_counter(), None
 
     def on_train_batch_end(self, batch, logs=None):
         if self._first is None:
             self._first = time.perf_counter()
+            self.first_call += self._first - self._begin
 
     def on_test_begin(self, logs=None):
         self._test_start = time.perf_counter()
@@ -202,17 +200,15 @@ class PhaseClock(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._close_epoch_end()
-        self._end = time.perf_counter()
+        if self._begin is not None:
+            self.total += time.perf_counter() - self._begin
+            self._begin = None
 
     def phases(self) -> dict[str, float]:
         """{first_call, steps, validation, epoch_end, total} in seconds, rounded to 0.01."""
-        if self._begin is None:
-            return {"first_call": 0.0, "steps": 0.0, "validation": 0.0, "epoch_end": 0.0,
-                    "total": 0.0}
-        total = (self._end or time.perf_counter()) - self._begin
-        first = (self._first - self._begin) if self._first is not None else 0.0
-        steps = max(0.0, total - first - self.validation - self.epoch_end)
-        return {k: round(v, 2) for k, v in (("first_call", first), ("steps", steps),
+        total = self.total + (time.perf_counter() - self._begin if self._begin else 0.0)
+        steps = max(0.0, total - self.first_call - self.validation - self.epoch_end)
+        return {k: round(v, 2) for k, v in (("first_call", self.first_call), ("steps", steps),
                                             ("validation", self.validation),
                                             ("epoch_end", self.epoch_end), ("total", total))}
 

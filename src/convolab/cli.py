@@ -41,6 +41,20 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
                    help="add (or with --no-batchnorm remove) BatchNormalization")
     g.add_argument("--crop", type=int, metavar="PX",
                    help="cut PX pixels from every image border inside the model")
+    g = p.add_argument_group("transfer learning (see `convolab backbones`)")
+    g.add_argument("--backbone", metavar="NAME",
+                   help="fine-tune this ImageNet base with a new head (instead of --model)")
+    g.add_argument("--weights", metavar="imagenet|none|PATH",
+                   help="the base's weights (default imagenet)")
+    g.add_argument("--base-size", type=int, metavar="PX",
+                   help="the base's input size; images are resized inside the model "
+                        "(default: the base's own, e.g. 224)")
+    g.add_argument("--freeze-epochs", type=int, metavar="N",
+                   help="phase 1: epochs with the base frozen (default 3)")
+    g.add_argument("--unfreeze", metavar="none|all|N",
+                   help="phase 2: none (linear probe, the default), all, or the top N blocks")
+    g.add_argument("--fine-tune-lr", type=float, metavar="LR",
+                   help="phase 2 learning rate (default 1e-4)")
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int)
@@ -84,6 +98,9 @@ FLAG_FIELDS = [
     ("image_size", "data", "image_size"),
     ("model", "model", "name"), ("dropout", "model", "dropout"), ("l1", "model", "l1"),
     ("l2", "model", "l2"), ("batchnorm", "model", "batchnorm"), ("crop", "model", "crop"),
+    ("backbone", "model", "backbone"), ("weights", "model", "weights"),
+    ("base_size", "model", "base_size"), ("freeze_epochs", "transfer", "freeze_epochs"),
+    ("unfreeze", "transfer", "unfreeze"), ("fine_tune_lr", "transfer", "fine_tune_lr"),
     ("epochs", "train", "epochs"), ("batch_size", "train", "batch_size"),
     ("optimizer", "train", "optimizer"), ("lr", "train", "lr"),
     ("lr_schedule", "train", "lr_schedule"), ("label_smoothing", "train", "label_smoothing"),
@@ -228,6 +245,17 @@ def cmd_models(args) -> int:
     return 0
 
 
+def cmd_backbones(args) -> int:
+    from .transfer.backbones import describe, list_backbones
+
+    print(f"{'name':<20}{'input':>6}{'min':>5}  {'preprocessing':<14}{'top-1':>7}  weights")
+    for backbone in list_backbones():
+        d = describe(backbone)
+        print(f"{d['name']:<20}{d['default_size']:>6}{d['min_size']:>5}  "
+              f"{d['preprocessing']:<14}{d['imagenet_top1']:>6.1f}%  {d['weights_source']}")
+    return 0
+
+
 TTA_HELP = ("test-time augmentation: shifts (the image and its 1-pixel shifts, 5 views "
             "averaged) or shifts-flip (also mirrored, 10 views; not for digits)")
 
@@ -261,6 +289,22 @@ def cmd_predict(args) -> int:
         for r in results:
             top = ", ".join(f"{label} {p:.3f}" for label, p in r["top"])
             print(f"{r['path']}: {r['label']} ({r['probability']:.3f})   top: {top}")
+    for path, message in errors:
+        print(f"convolab: error: {message}", file=sys.stderr)
+    return EXIT_USER_ERROR if errors else 0
+
+
+def cmd_imagenet(args) -> int:
+    from .transfer.classify import classify_photos
+
+    results, errors = classify_photos(args.photos, backbone=args.backbone, top_k=args.top_k)
+    if args.json:
+        print(json.dumps({"predictions": results,
+                          "errors": [{"path": p, "error": e} for p, e in errors]}, indent=2))
+    else:
+        for r in results:
+            top = ", ".join(f"{t['class']} {t['probability']:.3f}" for t in r["top"])
+            print(f"{r['path']}: {top}")
     for path, message in errors:
         print(f"convolab: error: {message}", file=sys.stderr)
     return EXIT_USER_ERROR if errors else 0
@@ -436,6 +480,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-classes", type=int, default=10)
     p.set_defaults(func=cmd_models)
 
+    p = sub.add_parser("backbones", parents=[common],
+                       help="list the ImageNet bases for transfer learning (--backbone)")
+    p.set_defaults(func=cmd_backbones)
+
     p = sub.add_parser("evaluate", parents=[common], help="recompute a run's test metrics")
     p.add_argument("run_dir")
     p.add_argument("--dataset", help="evaluate on another dataset with the same image shape")
@@ -450,6 +498,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tta", metavar="KIND", help=TTA_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("imagenet", parents=[common],
+                       help="classify photos into the 1000 ImageNet classes (real weights, "
+                            "offline)")
+    p.add_argument("photos", nargs="+", metavar="PHOTO_OR_FOLDER")
+    p.add_argument("--backbone", default="efficientnet_lite0",
+                   help="efficientnet_lite0, efficientnet_lite1 or efficientnet_lite2 "
+                        "(default %(default)s)")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_imagenet)
 
     p = sub.add_parser("export", parents=[common], help="export a run's model to ONNX or a TF SavedModel")
     p.add_argument("run_dir")

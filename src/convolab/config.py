@@ -43,6 +43,9 @@ class ModelConfig:
     l2: float = 0.0  # L2 penalty on every Conv/Dense/LSTM kernel
     batchnorm: bool | None = None  # None keeps the preset; True adds, False removes BatchNorm
     crop: int = 0  # pixels cut from every border inside the model, before the first layer
+    backbone: str | None = None  # ImageNet base to fine-tune (convolab backbones); None = off
+    weights: str = "imagenet"  # the backbone's weights: imagenet, none or a file path
+    base_size: int | None = None  # the backbone's input size in pixels; None = its default
 
 
 @dataclass
@@ -77,11 +80,20 @@ class TrainConfig:
 
 
 @dataclass
+class TransferConfig:
+    # Fine-tuning of an ImageNet backbone (model.backbone or a `type: transfer` spec).
+    freeze_epochs: int = 3  # phase 1: epochs with the base frozen (inference mode), head only
+    unfreeze: str = "none"  # phase 2: none (linear probe), all, or N = the base's top N blocks
+    fine_tune_lr: float = 1e-4  # phase 2 peak learning rate (the base moves slowly)
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
     seed: int = 0  # seeds Python, NumPy and Keras; also the validation split
     out: str | None = None  # run directory; None = runs/<model>-<dataset>-<time>
     save_h5: bool = False  # also write best_model.h5 (the unit's legacy format)
@@ -93,7 +105,7 @@ class Config:
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
-            "augment": AugmentConfig}
+            "augment": AugmentConfig, "transfer": TransferConfig}
 
 
 def list_presets() -> list[str]:
@@ -292,10 +304,36 @@ def validate(config: Config) -> Config:
     if a.elastic_alpha < 0 or a.elastic_sigma <= 0:
         raise ConvolabError(f"augment.elastic_alpha must be >= 0 and augment.elastic_sigma > 0 "
                             f"(pixels), got {a.elastic_alpha} and {a.elastic_sigma}")
+    _validate_transfer(config)
     if a.fill_mode not in FILL_MODES:
         raise ConvolabError(f"augment.fill_mode {a.fill_mode!r} is not one of "
                             f"{', '.join(FILL_MODES)}")
     return config
+
+
+def unfreeze_value(text: str) -> str | int:
+    """`transfer.unfreeze` as "none", "all" or a positive number of blocks."""
+    text = str(text).strip().lower()
+    if text in ("none", "all"):
+        return text
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise ConvolabError(f"transfer.unfreeze must be none (linear probe), all, or a positive "
+                        f"number of the base's top blocks, got {text!r}")
+
+
+def _validate_transfer(config: Config) -> None:
+    m, x = config.model, config.transfer
+    if m.base_size is not None and not IMAGE_SIZE_RANGE[0] <= m.base_size <= IMAGE_SIZE_RANGE[1]:
+        raise ConvolabError(f"model.base_size must be between {IMAGE_SIZE_RANGE[0]} and "
+                            f"{IMAGE_SIZE_RANGE[1]}, got {m.base_size}")
+    if not m.weights:
+        raise ConvolabError("model.weights must be imagenet, none or the path of a weights file")
+    x.unfreeze = str(unfreeze_value(x.unfreeze))
+    if x.freeze_epochs < 0:
+        raise ConvolabError(f"transfer.freeze_epochs must be >= 0, got {x.freeze_epochs}")
+    if x.fine_tune_lr <= 0:
+        raise ConvolabError(f"transfer.fine_tune_lr must be positive, got {x.fine_tune_lr}")
 
 
 def resolve_config(preset: str | None = None, file: str | Path | None = None,

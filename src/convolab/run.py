@@ -132,6 +132,7 @@ class Run:
             import keras
 
             from . import elastic, schedules  # noqa: F401  (register custom objects for loading)
+            from .transfer import adapt  # noqa: F401  (the input adaptation of transfer models)
 
             path = self.path / MODEL_FILE
             check_keras_file(path, deep=True)

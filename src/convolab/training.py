@@ -123,6 +123,17 @@ def _read_state(work_dir: Path) -> dict | None:
                             f"and train again")
 
 
+def transfer_spec(config: Config) -> dict:
+    """The `type: transfer` spec that `--backbone NAME` stands for."""
+    m = config.model
+    spec = {"type": "transfer", "backbone": m.backbone, "weights": m.weights}
+    if m.base_size is not None:
+        spec["image_size"] = m.base_size
+    if m.dropout is not None:
+        spec["dropout"] = m.dropout
+    return spec
+
+
 def _progress_mode(verbose: int | str) -> int:
     """0 silent, 1 Keras's live bar, 2 one line per epoch; "auto": a bar on a terminal."""
     if verbose == "auto":
@@ -151,6 +162,8 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
     """
     from .data import load_dataset
     from .models import read_spec
+    from .models.registry import is_transfer
+    from .transfer.phases import Phase, optimizer_config, phase_at, plan
 
     watch = Stopwatch()
     progress = _progress_mode(verbose)
@@ -162,7 +175,14 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
         config = _as_config(config)
         final_dir, work_dir = _run_dirs(config)
         config.out = str(final_dir)
-        spec = read_spec(config.model.name)
+        spec = transfer_spec(config) if config.model.backbone else \
+            read_spec(config.model.name)
+    phases = None
+    if is_transfer(spec):
+        from .transfer.model import check_spec
+
+        check_spec(spec)
+        phases = plan(config)
     watch.lap("setup")
     d = config.data
     ds = load_dataset(d.name, validation_split=d.validation_split,
@@ -183,7 +203,8 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
     if resume is not None:
         state = _read_state(work_dir)
     else:
-        spec = load_spec(config.model.name)
+        if not config.model.backbone:
+            spec = load_spec(config.model.name)
         state = None
     keras.utils.set_random_seed(config.seed)
     warn_if_flip_wrong(config.augment, ds.name)
@@ -202,7 +223,8 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
         raise ConvolabError(f"model {config.model.name} has {n_outputs} outputs, so there is "
                             f"no single {t.monitor!r}; monitor val_loss or loss")
     steps_per_epoch = math.ceil(len(ds.x_train) / t.batch_size)
-    warn_if_batchnorm_stale(model, steps_per_epoch * t.epochs)
+    if phases is None:
+        warn_if_batchnorm_stale(model, steps_per_epoch * t.epochs)
     if t.label_smoothing > 0:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing)
         y_train = keras.utils.to_categorical(ds.y_train, ds.num_classes)
@@ -210,17 +232,34 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
     else:
         loss = keras.losses.SparseCategoricalCrossentropy()
         y_train, y_val = ds.y_train, ds.y_val
-    model.compile(optimizer=make_optimizer(t, steps_per_epoch),
-                  loss=per_output(loss), metrics=per_output(["accuracy"]),
-                  steps_per_execution=t.steps_per_execution)
+    # A plain run is one stage of every epoch; a transfer run has its phases (phases.py).
+    stages = phases or [Phase(0, 0, t.epochs, t.lr, "none")]
+    epochs_done = int(state["epochs_done"]) if state else 0
+    start = phase_at(stages, epochs_done)
+
+    def enter(stage: Phase) -> None:
+        """Set what learns in `stage`, then compile with its optimizer."""
+        if stage.number:
+            from .transfer.model import freeze_base, unfreeze
+
+            if stage.unfreeze == "none":
+                freeze_base(model)
+            else:
+                unfreeze(model, stage.unfreeze)
+        model.compile(optimizer=make_optimizer(optimizer_config(config, stage),
+                                               steps_per_epoch),
+                      loss=per_output(loss), metrics=per_output(["accuracy"]),
+                      steps_per_execution=t.steps_per_execution)
+        # Create the optimizer's slots now, not inside the first traced training step: a
+        # step that creates variables is traced twice (~0.4 s more for the first step).
+        model.optimizer.build(model.trainable_variables)
+
+    enter(stages[start])
     if resume is None:
         _start_run(config, spec, work_dir)  # only now: every check above has passed
 
     backup_dir = work_dir / rundir.BACKUP_DIR
     initial_epoch, seconds_before, previous_rows = 0, 0.0, []
-    # Create the optimizer's slots now, not inside the first traced training step: a step
-    # that creates variables is traced twice, which made the first step ~0.4 s longer.
-    model.optimizer.build(model.trainable_variables)
     if state is not None:
         weights = backup_dir / state["weights"]
         try:
@@ -228,7 +267,7 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
         except Exception as exc:
             raise ConvolabError(f"{weights} cannot be read ({' '.join(str(exc).split())[:160]}); "
                                 f"the backup is damaged: delete {work_dir} and train again")
-        initial_epoch = int(state["epochs_done"])
+        initial_epoch = epochs_done
         seconds_before = float(state.get("train_seconds", 0.0))
         previous_rows = [r for r in read_history(work_dir / rundir.HISTORY_FILE)
                          if r["epoch"] < initial_epoch]
@@ -248,10 +287,12 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
     def extra_state() -> dict:
         extra = {key: cb.saved_state() for key, cb in resumable.items()}
         extra["train_seconds"] = seconds_before + time.perf_counter() - clock["start"]
+        if clock.get("phase"):
+            extra["phase"] = clock["phase"]
         return extra
 
-    callbacks = [HistoryCSV(work_dir / rundir.HISTORY_FILE, previous_rows=previous_rows),
-                 *resumable.values()]
+    history = HistoryCSV(work_dir / rundir.HISTORY_FILE, previous_rows=previous_rows)
+    callbacks = [history, *resumable.values()]
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(work_dir / "tensorboard")))
     ema_swap = None
@@ -278,10 +319,24 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
     clock["start"] = time.perf_counter()
     if initial_epoch < t.epochs and not state.get("stopped"):
         try:
-            model.fit(x_train, per_output(y_train),
-                      batch_size=t.batch_size, epochs=t.epochs, initial_epoch=initial_epoch,
-                      validation_data=validation, callbacks=callbacks,
-                      verbose=1 if progress == 1 else 0, shuffle=True)
+            for index in range(start, len(stages)):
+                stage = stages[index]
+                if index > start:  # the next phase: the same callbacks carry on
+                    if checkpoint.state.get("stopped"):
+                        break
+                    enter(stage)
+                    history.previous_rows = history.rows
+                    checkpoint.initial_state = checkpoint.state
+                    for cb in resumable.values():
+                        cb.resume_state = cb.saved_state()
+                if stage.number:
+                    history.columns = {"phase": stage.number}
+                    clock["phase"] = stage.number
+                model.fit(x_train, per_output(y_train), batch_size=t.batch_size,
+                          epochs=stage.end_epoch,
+                          initial_epoch=max(initial_epoch, stage.first_epoch),
+                          validation_data=validation, callbacks=callbacks,
+                          verbose=1 if progress == 1 else 0, shuffle=True)
         except Exception:
             if resume is None and read_backup_state(backup_dir) is None:
                 shutil.rmtree(work_dir, ignore_errors=True)  # no epoch finished: nothing kept

@@ -74,8 +74,14 @@ def load_spec(name_or_path: str) -> dict:
     and shapes only when a model is built.
     """
     spec, origin, _ = _locate(name_or_path)
-    normalize(spec, origin)
+    if not is_transfer(spec):  # a transfer spec is checked when it is built
+        normalize(spec, origin)
     return spec
+
+
+def is_transfer(spec) -> bool:
+    """True for a `type: transfer` spec (an ImageNet backbone and a new head)."""
+    return isinstance(spec, dict) and spec.get("type") == "transfer"
 
 
 def create_model(name_or_spec: str | dict, *, input_shape=(28, 28, 1), num_classes=10,
@@ -105,6 +111,13 @@ def create_model(name_or_spec: str | dict, *, input_shape=(28, 28, 1), num_class
         origin = f"model {label!r}" if label else "model spec (dict)"
     else:
         spec, origin, default_name = _locate(name_or_spec)
+    if is_transfer(spec):
+        from ..transfer.model import build_transfer_model
+
+        if dropout is not None:
+            spec["dropout"] = dropout
+        return build_transfer_model(spec, tuple(input_shape), num_classes,
+                                    name or default_name)
     graph = normalize(spec, origin)
     graph = regularize(graph, dropout=dropout, l1=l1, l2=l2, batchnorm=batchnorm)
     return build_model(graph, input_shape=input_shape, num_classes=num_classes,

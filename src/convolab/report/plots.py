@@ -189,8 +189,7 @@ def plot_misclassified(x, y_true, y_pred, probs, class_names: list[str],
     if colour:
         ax.imshow(montage.astype(np.uint8), interpolation="nearest")
     else:
-        cmap = matplotlib.colormaps["gray"].copy()
-        cmap.set_bad("white")
+        cmap = matplotlib.colormaps["gray"].with_extremes(bad="white")
         ax.imshow(np.ma.masked_invalid(montage), cmap=cmap, vmin=0, vmax=255,
                   interpolation="nearest")
     ax.axis("off")

@@ -15,6 +15,7 @@ mode even when unfrozen), global average pooling, the head, dropout, softmax cla
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from ..errors import ConvolabError, did_you_mean
 from . import backbones
@@ -23,7 +24,7 @@ SPEC_KEYS = ("type", "description", "name", "backbone", "weights", "image_size",
              "head")
 
 
-def _check_spec(spec: dict) -> dict:
+def check_spec(spec: dict) -> dict:
     """The spec with defaults filled in, or a ConvolabError naming the bad key or value."""
     if not isinstance(spec, dict):
         raise ConvolabError(f"transfer spec must be a mapping with `backbone:`, got "
@@ -43,6 +44,9 @@ def _check_spec(spec: dict) -> dict:
     size = spec.get("image_size")
     size = b.default_size if size is None else backbones.check_image_size(b, size)
     weights = backbones.parse_weights(spec.get("weights", "imagenet"))
+    if weights not in (None, "imagenet") and not Path(weights).is_file():
+        raise ConvolabError(f"weights file {weights} does not exist; pass imagenet, none or "
+                            f"the path of a .h5 / .weights.h5 file for {b.name}")
     dropout = spec.get("dropout", 0.0) or 0.0
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
             or not 0 <= dropout < 1:
@@ -98,7 +102,7 @@ def build_transfer_model(spec: dict, input_shape: tuple, num_classes: int,
     from ..models.spec import check_input_shape
     from . import adapt
 
-    s = _check_spec(spec)
+    s = check_spec(spec)
     height, width, channels = check_input_shape(input_shape)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ConvolabError(f"num_classes must be an integer >= 2, got {num_classes!r}")

@@ -1,0 +1,159 @@
+"""Fine-tuning an ImageNet base in two phases, end to end on real MNIST (tiny: a 32 px
+EfficientNet-Lite0 with weights `none`, a few hundred images)."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+import convolab
+from convolab.errors import ConvolabError
+from convolab.run import Run, partial_dir
+
+TINY = {"data": {"train_samples": 200, "validation_split": 0.2},
+        "model": {"backbone": "efficientnet_lite0", "weights": "none", "base_size": 32},
+        "train": {"epochs": 3, "batch_size": 50, "lr": 0.003, "lr_schedule": "constant"}}
+
+
+def tiny(out, **transfer):
+    return {**TINY, "transfer": {"freeze_epochs": 1, "unfreeze": "all", **transfer},
+            "out": str(out)}
+
+
+class BaseWatch(keras.callbacks.Callback):
+    """Copies of the base's weights (kernels and BatchNormalization statistics) after each
+    epoch, and before the first."""
+
+    def __init__(self):
+        super().__init__()
+        self.snapshots = []
+
+    def _snapshot(self):
+        from convolab.transfer.model import find_base
+
+        base = find_base(self.model)
+        kernels = [w.numpy().copy() for layer in base.layers
+                   if isinstance(layer, keras.layers.Conv2D) for w in layer.weights[:1]]
+        stats = [w.numpy().copy() for layer in base.layers
+                 if isinstance(layer, keras.layers.BatchNormalization)
+                 for w in (layer.moving_mean, layer.moving_variance)]
+        return kernels, stats
+
+    def on_train_begin(self, logs=None):
+        if not self.snapshots:
+            self.snapshots.append(self._snapshot())
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.snapshots.append(self._snapshot())
+
+
+def same(a, b):
+    return all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+@pytest.fixture(scope="module")
+def two_phase_run(tmp_path_factory):
+    watch = BaseWatch()
+    out = tmp_path_factory.mktemp("transfer") / "run"
+    run = convolab.train(tiny(out), verbose=0, extra_callbacks=[watch])
+    return run, watch
+
+
+def test_history_marks_the_phases(two_phase_run):
+    run, _ = two_phase_run
+    rows = run.history()
+    assert [r["epoch"] for r in rows] == [0, 1, 2]
+    assert [r["phase"] for r in rows] == [1, 2, 2]
+    # phase 1 at train.lr, phase 2 at the fine-tuning rate
+    assert [r["learning_rate"] for r in rows] == pytest.approx([0.003, 1e-4, 1e-4])
+
+
+def test_base_frozen_in_phase_1_and_batchnorm_frozen_throughout(two_phase_run):
+    _, watch = two_phase_run
+    (k0, s0), (k1, s1), (k2, s2), _ = watch.snapshots
+    assert same(k0, k1), "phase 1 changed the base's kernels"
+    assert not same(k1, k2), "phase 2 did not train the base"
+    assert same(s0, s1) and same(s1, s2), "BatchNormalization statistics of the base moved"
+
+
+def test_transfer_run_takes_raw_images_and_reloads(two_phase_run):
+    run, _ = two_phase_run
+    reloaded = Run.load(run.path)
+    x = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 1)).astype("float32")
+    probs = reloaded.predict(x)
+    assert probs.shape == (4, 10) and np.allclose(probs.sum(1), 1, atol=1e-4)
+    assert reloaded.config.model.backbone == "efficientnet_lite0"
+    assert reloaded.metrics["timing"]["training"]["total"] > 0
+
+
+def test_linear_probe_is_one_phase(tmp_path):
+    watch = BaseWatch()
+    run = convolab.train({**tiny(tmp_path / "probe", unfreeze="none"),
+                          "train": {**TINY["train"], "epochs": 2}},
+                         verbose=0, extra_callbacks=[watch])
+    assert [r["phase"] for r in run.history()] == [1, 1]
+    (k0, _), _, (k2, _) = watch.snapshots
+    assert same(k0, k2)
+
+
+@pytest.mark.parametrize("config, words", [
+    ({"model": {"backbone": "vgg61"}}, ["vgg61", "did you mean"]),
+    ({"model": {"backbone": "inception_v3", "base_size": 40}}, ["inception_v3", "75"]),
+    ({"transfer": {"freeze_epochs": 3, "unfreeze": "all"}}, ["train.epochs", "freeze_epochs"]),
+    ({"transfer": {"unfreeze": "some"}}, ["transfer.unfreeze"]),
+    ({"model": {"weights": "/nonexistent/w.h5"}}, ["/nonexistent/w.h5", "does not exist"]),
+])
+def test_bad_transfer_settings_are_refused_before_anything_is_written(tmp_path, config, words):
+    merged = tiny(tmp_path / "r")
+    for section, values in config.items():
+        merged[section] = {**merged.get(section, {}), **values}
+    with pytest.raises(ConvolabError) as info:
+        convolab.train(merged, verbose=0)
+    for word in words:
+        assert word in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unfreeze_more_blocks_than_the_base_has(tmp_path):
+    with pytest.raises(ConvolabError, match="block"):
+        convolab.train(tiny(tmp_path / "r", unfreeze="99"), verbose=0)
+
+
+KILL_IN_PHASE_2 = textwrap.dedent("""
+    import json, os, signal, sys
+    import keras
+    import convolab
+
+    out, config = sys.argv[1], json.loads(sys.argv[2])
+
+    class KillAfter(keras.callbacks.Callback):
+        # Before the checkpoint commits epoch 2 (the second of phase 2): dies there.
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    convolab.train(config, verbose=0, extra_callbacks=[KillAfter()])
+""")
+
+
+def test_kill_in_phase_2_resumes_in_phase_2(tmp_path):
+    out = tmp_path / "killed"
+    config = tiny(out)
+    config["train"] = {**TINY["train"], "epochs": 4}
+    proc = subprocess.run([sys.executable, "-c", KILL_IN_PHASE_2, str(out), json.dumps(config)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    state = json.loads((partial_dir(out) / "backup" / "state.json").read_text())
+    assert state["epochs_done"] == 2 and state["phase"] == 2
+    proc = subprocess.run([sys.executable, "-m", "convolab", "train", "--resume", str(out),
+                           "--quiet"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = Run.load(out).history()
+    assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
+    assert [r["phase"] for r in rows] == [1, 2, 2, 2]
+    # the resumed run is still in phase 2: the fine-tuning rate, not phase 1's
+    assert rows[3]["learning_rate"] == pytest.approx(1e-4)
