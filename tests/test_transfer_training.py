@@ -1,5 +1,6 @@
-"""Fine-tuning an ImageNet base in two phases, end to end on real MNIST (tiny: a 32 px
-EfficientNet-Lite0 with weights `none`, a few hundred images)."""
+"""Fine-tuning an ImageNet base in two phases, end to end on real digits (tiny: a 32 px
+EfficientNet-Lite0 with weights `none`, scikit-learn's 8x8 digits resized inside the model,
+100 training and 360 test images)."""
 
 import json
 import subprocess
@@ -14,9 +15,9 @@ import convolab
 from convolab.errors import ConvolabError
 from convolab.run import Run, partial_dir
 
-TINY = {"data": {"train_samples": 200, "validation_split": 0.2},
+TINY = {"data": {"name": "digits", "train_samples": 100, "validation_split": 0.2},
         "model": {"backbone": "efficientnet_lite0", "weights": "none", "base_size": 32},
-        "train": {"epochs": 3, "batch_size": 50, "lr": 0.003, "lr_schedule": "constant"}}
+        "train": {"epochs": 3, "batch_size": 40, "lr": 0.003, "lr_schedule": "constant"}}
 
 
 def tiny(out, **transfer):
@@ -83,7 +84,7 @@ def test_base_frozen_in_phase_1_and_batchnorm_frozen_throughout(two_phase_run):
 def test_transfer_run_takes_raw_images_and_reloads(two_phase_run):
     run, _ = two_phase_run
     reloaded = Run.load(run.path)
-    x = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 1)).astype("float32")
+    x = np.random.default_rng(0).integers(0, 256, (4, 8, 8, 1)).astype("float32")
     probs = reloaded.predict(x)
     assert probs.shape == (4, 10) and np.allclose(probs.sum(1), 1, atol=1e-4)
     assert reloaded.config.model.backbone == "efficientnet_lite0"
@@ -143,7 +144,6 @@ KILL_IN_PHASE_2 = textwrap.dedent("""
 def test_kill_in_phase_2_resumes_in_phase_2(tmp_path):
     out = tmp_path / "killed"
     config = tiny(out)
-    config["train"] = {**TINY["train"], "epochs": 4}
     proc = subprocess.run([sys.executable, "-c", KILL_IN_PHASE_2, str(out), json.dumps(config)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == -9, proc.stderr[-2000:]
@@ -153,7 +153,7 @@ def test_kill_in_phase_2_resumes_in_phase_2(tmp_path):
                            "--quiet"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = Run.load(out).history()
-    assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
-    assert [r["phase"] for r in rows] == [1, 2, 2, 2]
+    assert [r["epoch"] for r in rows] == [0, 1, 2]
+    assert [r["phase"] for r in rows] == [1, 2, 2]
     # the resumed run is still in phase 2: the fine-tuning rate, not phase 1's
-    assert rows[3]["learning_rate"] == pytest.approx(1e-4)
+    assert rows[2]["learning_rate"] == pytest.approx(1e-4)
