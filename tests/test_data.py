@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import http.server
 import io
 import json
 import os
 import struct
 import tarfile
-import threading
 import zlib
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from convolab.data.cache import STAMP_NAME
 from convolab.data.idx import idx_bytes, read_idx, write_idx
 from convolab.data.sources import SourceFailed, download, sha256_bytes
 from convolab.errors import ConvolabError
+from http_server import Server
 
 IDX_NAMES = [f.name for f in builtin.MNIST.files]
 
@@ -38,40 +37,6 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVOLAB_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("CONVOLAB_OFFLINE", raising=False)
     return tmp_path / "home"
-
-
-class Server:
-    """Serves `files` {path: bytes} on 127.0.0.1; `declared` overrides Content-Length."""
-
-    def __init__(self):
-        self.files: dict[str, bytes] = {}
-        self.declared: dict[str, int] = {}
-        self.requests: list[str] = []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                server.requests.append(self.path)
-                body = server.files.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(server.declared.get(self.path,
-                                                                           len(body))))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02},
-                         daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return self.base + path
 
 
 @pytest.fixture

@@ -6,9 +6,7 @@ unfreezing, block-wise unfreezing, bad input, and the keras.applications weights
 from __future__ import annotations
 
 import hashlib
-import http.server
 import inspect
-import threading
 
 import h5py
 import keras
@@ -16,6 +14,7 @@ import numpy as np
 import pytest
 
 from convolab.errors import ConvolabError
+from http_server import Server
 from convolab.transfer import adapt, backbones, efficientnet_lite
 from convolab.transfer import keras_weights as kw
 from convolab.transfer.model import build_transfer_model, find_base, freeze_base, unfreeze
@@ -333,35 +332,6 @@ def test_offline_with_an_empty_cache_says_what_and_how(tmp_path, monkeypatch):
     assert "skipped (CONVOLAB_OFFLINE=1)" in message
     folder = tmp_path / "home" / kw.FOLDER
     assert not folder.exists() or not any(folder.iterdir())
-
-
-class Server:
-    """Serves `files` {path: bytes} on 127.0.0.1 and counts the requests."""
-
-    def __init__(self):
-        self.files: dict[str, bytes] = {}
-        self.requests: list[str] = []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                server.requests.append(self.path)
-                body = server.files.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02},
-                         daemon=True).start()
 
 
 @pytest.fixture
