@@ -204,3 +204,20 @@ def test_report_without_metrics_names_the_run_dir(tmp_path):
     assert not (run / "report.html").exists()
     with pytest.raises(ConvolabError, match="does not exist"):
         write_report(tmp_path / "nowhere")
+
+
+def test_phase_boundaries_of_a_transfer_history():
+    from convolab.report.plots import phase_boundaries
+
+    assert phase_boundaries(None, [1, 2, 3]) == []
+    assert phase_boundaries([1, 1, 1], [1, 2, 3]) == []
+    assert phase_boundaries([1, 1, 2, 2], [1, 2, 3, 4]) == [2.5]
+
+
+def test_learning_curves_mark_where_fine_tuning_begins(tmp_path):
+    history = tmp_path / "history.csv"
+    history.write_text("epoch,phase,loss,accuracy,val_loss,val_accuracy,learning_rate\n"
+                       "0,1,1.0,0.5,1.1,0.4,0.003\n1,2,0.8,0.6,0.9,0.5,0.0001\n"
+                       "2,2,0.6,0.7,0.8,0.6,0.0001\n")
+    path = plot_learning_curves(history, tmp_path / "curves.png")
+    assert path.is_file() and path.stat().st_size > 0

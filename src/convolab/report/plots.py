@@ -96,8 +96,22 @@ def plot_learning_curves(history_csv: str | os.PathLike, out_png: str | os.PathL
         ax.grid(alpha=0.3)
     for ax in fig.axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    for boundary in phase_boundaries(history.get("phase"), epochs):
+        for ax in fig.axes:  # a transfer run: where fine-tuning (phase 2) begins
+            ax.axvline(boundary, color="grey", linestyle="--", linewidth=1)
+        first = fig.axes[0]
+        first.text(boundary, 0.02, " fine-tuning", transform=first.get_xaxis_transform(),
+                   ha="left", va="bottom", fontsize=8, color="grey")
     fig.tight_layout()
     return _save(fig, out_png)
+
+
+def phase_boundaries(phases, epochs) -> list[float]:
+    """x positions (between two epochs) where a history's `phase` column changes."""
+    if phases is None:
+        return []
+    return [float(epochs[i] + epochs[i - 1]) / 2 for i in range(1, len(phases))
+            if phases[i] != phases[i - 1]]
 
 
 def plot_confusion_matrix(cm, class_names: list[str], out_png: str | os.PathLike,
