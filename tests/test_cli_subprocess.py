@@ -189,6 +189,13 @@ def test_backbones_are_listed_without_keras():
         assert name in out
 
 
+def test_export_writes_nothing_on_stderr(run_dir, tmp_path):
+    code, out, err = convolab("export", run_dir, "--format", "onnx", "--check-samples", "20",
+                              "--out", tmp_path / "model.onnx")
+    assert code == 0 and err == "", err
+    assert (tmp_path / "model.onnx").is_file() and "onnx:" in out
+
+
 def test_quiet_prints_results_only(tmp_path):
     code, stdout, err = convolab("train", *QUICK, "--model", "fast", "--out", tmp_path / "r")
     assert code == 0 and err == ""

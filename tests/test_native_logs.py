@@ -29,3 +29,20 @@ def test_verbose_requested_by_the_user():
     assert verbose_requested({"CONVOLAB_VERBOSE": "1"})
     assert verbose_requested({"TF_CPP_MIN_LOG_LEVEL": "0"})
     assert not verbose_requested({"TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+def test_chatter_written_to_fd_2_is_kept_off_stderr(capfd, monkeypatch):
+    import os
+
+    from convolab import native_logs
+
+    monkeypatch.delenv("CONVOLAB_VERBOSE", raising=False)
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    monkeypatch.setattr(native_logs, "STARTUP_LINES", [])
+    chatter = "I0000 00:00:1796239531.106054   30312 mlir_pass.cc:437] MLIR pass not enabled\n"
+    with native_logs.chatter_kept_off_stderr():
+        os.write(2, chatter.encode())
+        os.write(2, b"E0000 00:00:1796239531.1   30312 x.cc:1] a real error\n")
+    err = capfd.readouterr().err
+    assert err == "E0000 00:00:1796239531.1   30312 x.cc:1] a real error\n"
+    assert native_logs.STARTUP_LINES == [chatter.rstrip("\n")]

@@ -25,6 +25,7 @@ import numpy as np
 
 from .atomic import atomic_dir, atomic_path
 from .errors import ConvolabError, did_you_mean
+from .native_logs import chatter_kept_off_stderr
 from .run import Run
 
 #: format name -> default output name inside RUN_DIR/export/
@@ -175,9 +176,11 @@ def export_run(run_dir: str | Path, format: str, out: str | Path | None = None, 
     diff = None
     with (atomic_path(target) if fmt == "onnx" else atomic_dir(target)) as tmp:
         if fmt == "onnx":
-            _write_onnx(model, tmp)
+            with chatter_kept_off_stderr():  # the converters log through TensorFlow's C++
+                _write_onnx(model, tmp)
         else:
-            _write_saved_model(model, tmp)
+            with chatter_kept_off_stderr():
+                _write_saved_model(model, tmp)
         if len(images):
             diff = max_abs_diff(expected, _exported_outputs(tmp, fmt, images))
             if not diff <= tolerance:

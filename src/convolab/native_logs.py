@@ -23,6 +23,7 @@ plots use matplotlib without pyplot).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import importlib.util
 import os
@@ -102,22 +103,36 @@ class _QuietLoader(importlib.abc.Loader):
 
     def exec_module(self, module):
         module.__spec__.loader = module.__loader__ = self._loader
-        captured = _StderrToFile()
         skipped = [name for name in SKIPPED_EXTRAS if name not in sys.modules]
         for name in skipped:
             sys.modules[name] = None  # `import name` raises ImportError meanwhile
         try:
-            with captured:
+            with chatter_kept_off_stderr():
                 self._loader.exec_module(module)
-        finally:  # a failed import still shows what it wrote, less the chatter
+        finally:
             for name in skipped:
                 if sys.modules.get(name, 0) is None:
                     del sys.modules[name]
-            chatter, kept = split_startup_lines(captured.text)
-            STARTUP_LINES.extend(chatter)
-            if kept:
-                sys.stderr.write("\n".join(kept) + "\n")
-                sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def chatter_kept_off_stderr():
+    """While active, TensorFlow's native chatter written to stderr is kept in STARTUP_LINES;
+    every other line reaches stderr when the block ends (also when it fails). Does
+    nothing when the user asked for the lines (see `verbose_requested`)."""
+    if verbose_requested():
+        yield
+        return
+    captured = _StderrToFile()
+    try:
+        with captured:
+            yield
+    finally:
+        chatter, kept = split_startup_lines(captured.text)
+        STARTUP_LINES.extend(chatter)
+        if kept:
+            sys.stderr.write("\n".join(kept) + "\n")
+            sys.stderr.flush()
 
 
 class _QuietFirstImport(importlib.abc.MetaPathFinder):
