@@ -456,17 +456,21 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--verbose", action="store_true",
                         help="also show TensorFlow's own log lines (or set CONVOLAB_VERBOSE=1)")
 
-    p = sub.add_parser("train", parents=[common], help="train a model and write a run directory")
+    def add(name: str, **kwargs) -> argparse.ArgumentParser:
+        """A subcommand's parser, with the flags every command takes."""
+        return sub.add_parser(name, parents=[common], **kwargs)
+
+    p = add("train", help="train a model and write a run directory")
     _add_train_flags(p)
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("config", parents=[common], help="print the resolved config (same flags as train)")
+    p = add("config", help="print the resolved config (same flags as train)")
     _add_train_flags(p)
     p.add_argument("--list", action="store_true", help="list the config presets")
     p.set_defaults(func=cmd_config)
 
-    p = sub.add_parser("data", parents=[common], help="fetch or describe a dataset")
+    p = add("data", help="fetch or describe a dataset")
     p.add_argument("action", choices=["fetch", "info", "list"])
     p.add_argument("name", nargs="?", help="mnist, fashion_mnist, digits, folder:PATH, npz:PATH")
     p.add_argument("--from", dest="source_dir", metavar="DIR",
@@ -474,24 +478,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("models", parents=[common], help="list model presets or show one's summary")
+    p = add("models", help="list model presets or show one's summary")
     p.add_argument("--show", metavar="NAME", help="preset name or YAML spec file")
     p.add_argument("--input-shape", default="28x28x1", help="HxWxC for --show")
     p.add_argument("--num-classes", type=int, default=10)
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("backbones", parents=[common],
-                       help="list the ImageNet bases for transfer learning (--backbone)")
+    p = add("backbones", help="list the ImageNet bases for transfer learning (--backbone)")
     p.set_defaults(func=cmd_backbones)
 
-    p = sub.add_parser("evaluate", parents=[common], help="recompute a run's test metrics")
+    p = add("evaluate", help="recompute a run's test metrics")
     p.add_argument("run_dir")
     p.add_argument("--dataset", help="evaluate on another dataset with the same image shape")
     p.add_argument("--tta", metavar="KIND", help=TTA_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("predict", parents=[common], help="classify image files or folders with a trained run")
+    p = add("predict", help="classify image files or folders with a trained run")
     p.add_argument("run_dir")
     p.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER")
     p.add_argument("--top-k", type=int, default=3)
@@ -499,9 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("imagenet", parents=[common],
-                       help="classify photos into the 1000 ImageNet classes (real weights, "
-                            "offline)")
+    p = add("imagenet", help="classify photos into the 1000 ImageNet classes (real weights, "
+                             "offline)")
     p.add_argument("photos", nargs="+", metavar="PHOTO_OR_FOLDER")
     p.add_argument("--backbone", default="efficientnet_lite0",
                    help="efficientnet_lite0, efficientnet_lite1 or efficientnet_lite2 "
@@ -510,7 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_imagenet)
 
-    p = sub.add_parser("export", parents=[common], help="export a run's model to ONNX or a TF SavedModel")
+    p = add("export", help="export a run's model to ONNX or a TF SavedModel")
     p.add_argument("run_dir")
     p.add_argument("--format", required=True, help="onnx or tf_saved_model")
     p.add_argument("--out", metavar="PATH",
@@ -523,8 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .evidence import compare as cmp
     from .evidence import invariance as inv
 
-    p = sub.add_parser("invariance", parents=[common], help="test accuracy of runs under shifted, rotated and "
-                                          "scaled test images")
+    p = add("invariance", help="test accuracy of runs under shifted, rotated and scaled "
+                               "test images")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--samples", type=int, default=inv.DEFAULT_SAMPLES,
                    help="test images (seeded subset; 0: all) (default %(default)s)")
@@ -539,8 +541,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "runs/invariance-<time> for several")
     p.set_defaults(func=cmd_invariance)
 
-    p = sub.add_parser("compare", parents=[common], help="ablation of the regularizers: variants x datasets x "
-                                       "seeds, resumable")
+    p = add("compare", help="ablation of the regularizers: variants x datasets x seeds, "
+                            "resumable")
     p.add_argument("--datasets", nargs="+", default=list(cmp.DEFAULT_DATASETS), metavar="NAME")
     p.add_argument("--variants", nargs="+", default=list(cmp.VARIANTS), metavar="NAME",
                    help=f"any of {', '.join(cmp.VARIANTS)} (default: all six)")
@@ -554,21 +556,19 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "finished runs (default runs/compare-<time>)")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("explain", parents=[common], help="look inside a CNN: `explain RUN_DIR IMAGE` walks an "
-                                       "image through it; `explain train-numpy` trains the "
-                                       "NumPy reference CNN",
-                       description="`convolab explain RUN_DIR IMAGE [flags]` walks one image "
-                                   "through a trained CNN layer by layer (see `convolab "
-                                   "explain RUN_DIR --help`); `convolab explain train-numpy "
-                                   "[flags]` trains the NumPy reference CNN (see `convolab "
-                                   "explain train-numpy --help`).")
+    p = add("explain", help="look inside a CNN: `explain RUN_DIR IMAGE` walks an image "
+                            "through it; `explain train-numpy` trains the NumPy reference CNN",
+            description="`convolab explain RUN_DIR IMAGE [flags]` walks one image through a "
+                        "trained CNN layer by layer (see `convolab explain RUN_DIR --help`); "
+                        "`convolab explain train-numpy [flags]` trains the NumPy reference "
+                        "CNN (see `convolab explain train-numpy --help`).")
     p.add_argument("target", metavar="RUN_DIR|train-numpy", help="a run directory or train-numpy")
     p.add_argument("rest", nargs=argparse.REMAINDER, metavar="...",
                    help="that form's arguments and flags")
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("show", parents=[common], help="draw a trained model's filters, feature maps, saliency or "
-                                    "top losses as a PNG")
+    p = add("show", help="draw a trained model's filters, feature maps, saliency or top "
+                         "losses as a PNG")
     p.add_argument("kind", choices=["filters", "feature-maps", "saliency", "top-losses"])
     p.add_argument("run_dir")
     p.add_argument("image", nargs="?", metavar="IMAGE",

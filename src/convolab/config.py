@@ -283,10 +283,7 @@ def validate(config: Config) -> Config:
                             f"(e.g. --set train.monitor=loss)")
     if d.train_samples is not None and d.train_samples <= 0:
         raise ConvolabError(f"data.train_samples must be positive, got {d.train_samples}")
-    low, high = IMAGE_SIZE_RANGE
-    if d.image_size is not None and not low <= d.image_size <= high:
-        raise ConvolabError(f"data.image_size must be between {low} and {high}, "
-                            f"got {d.image_size}")
+    _check_image_size("data.image_size", d.image_size)
     if m.dropout is not None and not 0.0 <= m.dropout < 1.0:
         raise ConvolabError(f"model.dropout must be in [0, 1), got {m.dropout}")
     if m.l1 < 0 or m.l2 < 0:
@@ -311,6 +308,12 @@ def validate(config: Config) -> Config:
     return config
 
 
+def _check_image_size(field_name: str, size: int | None) -> None:
+    low, high = IMAGE_SIZE_RANGE
+    if size is not None and not low <= size <= high:
+        raise ConvolabError(f"{field_name} must be between {low} and {high}, got {size}")
+
+
 def unfreeze_value(text: str) -> str | int:
     """`transfer.unfreeze` as "none", "all" or a positive number of blocks."""
     text = str(text).strip().lower()
@@ -324,9 +327,7 @@ def unfreeze_value(text: str) -> str | int:
 
 def _validate_transfer(config: Config) -> None:
     m, x = config.model, config.transfer
-    if m.base_size is not None and not IMAGE_SIZE_RANGE[0] <= m.base_size <= IMAGE_SIZE_RANGE[1]:
-        raise ConvolabError(f"model.base_size must be between {IMAGE_SIZE_RANGE[0]} and "
-                            f"{IMAGE_SIZE_RANGE[1]}, got {m.base_size}")
+    _check_image_size("model.base_size", m.base_size)
     if not m.weights:
         raise ConvolabError("model.weights must be imagenet, none or the path of a weights file")
     x.unfreeze = str(unfreeze_value(x.unfreeze))

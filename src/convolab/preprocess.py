@@ -246,6 +246,15 @@ def expand_image_paths(paths: list[str]) -> tuple[list[Path], list[tuple[str, st
     return files, errors
 
 
+def image_files_or_error(paths) -> tuple[list[Path], list[tuple[str, str]]]:
+    """`expand_image_paths`, with a ConvolabError when no path gives an image file."""
+    files, errors = expand_image_paths([str(p) for p in paths])
+    if not files:
+        more = f" (and {len(errors) - 1} more like it)" if len(errors) > 1 else ""
+        raise ConvolabError(errors[0][1] + more)
+    return files, errors
+
+
 def prepare_files(paths: list[str | os.PathLike], input_shape: tuple[int, int, int],
                   style: str) -> tuple[np.ndarray, list[str], list[tuple[str, str]]]:
     """Read and prepare image files and folders; a bad file is reported, not raised.

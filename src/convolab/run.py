@@ -135,10 +135,10 @@ class Run:
             from .transfer import adapt  # noqa: F401  (the input adaptation of transfer models)
 
             path = self.path / MODEL_FILE
-            check_keras_file(path, deep=True)
             try:
                 self._model = keras.saving.load_model(path, compile=False)
             except Exception as exc:
+                check_keras_file(path, deep=True)  # a damaged member is named as such
                 message = " ".join(str(exc).split())[:200]
                 raise ConvolabError(f"{path} holds a model Keras cannot rebuild ({message}); "
                                     f"train the run again with this version of convolab")
@@ -188,16 +188,13 @@ class Run:
 
         Each result: {"path", "label", "probability", "top": [(label, p), ...]}.
         """
-        from .preprocess import expand_image_paths, prepare_files
+        from .preprocess import image_files_or_error, prepare_files
         from .tta import check_tta
 
         check_tta(tta, self.config.data.name)
         if top_k <= 0:
             raise ConvolabError(f"--top-k must be a positive integer, got {top_k}")
-        files, errors = expand_image_paths([str(p) for p in paths])
-        if not files:  # nothing to predict: say so before the model is loaded
-            more = f" (and {len(errors) - 1} more like it)" if len(errors) > 1 else ""
-            raise ConvolabError(errors[0][1] + more)
+        files, errors = image_files_or_error(paths)  # before the model is loaded
         batch, ok_paths, more_errors = prepare_files(files, self.input_shape,
                                                      self.preprocessing_style())
         errors += more_errors

@@ -27,7 +27,7 @@ def classify_photos(paths: list[str], backbone: str = "efficientnet_lite0",
     import numpy as np
 
     from ..data.images import read_image
-    from ..preprocess import expand_image_paths
+    from ..preprocess import image_files_or_error
 
     b = get_backbone(backbone)
     if b.name not in CLASSIFIERS:
@@ -36,10 +36,7 @@ def classify_photos(paths: list[str], backbone: str = "efficientnet_lite0",
                             f"command; use one of {', '.join(CLASSIFIERS)}")
     if not 1 <= top_k <= 1000:
         raise ConvolabError(f"--top-k must be between 1 and 1000, got {top_k}")
-    files, errors = expand_image_paths([str(p) for p in paths])
-    if not files:
-        more = f" (and {len(errors) - 1} more like it)" if len(errors) > 1 else ""
-        raise ConvolabError(errors[0][1] + more)
+    files, errors = image_files_or_error(paths)
     from .efficientnet_lite import photo_to_array, preprocess_input
 
     arrays, ok = [], []
