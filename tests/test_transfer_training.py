@@ -27,11 +27,16 @@ def tiny(out, **transfer):
 
 class BaseWatch(keras.callbacks.Callback):
     """Copies of the base's weights (kernels and BatchNormalization statistics) after each
-    epoch, and before the first."""
+    epoch of a fit that runs the base, and before its first. (A frozen phase without
+    augmentation fits the head alone on cached features: it has no base to watch.)"""
 
     def __init__(self):
         super().__init__()
         self.snapshots = []
+        self.fits_without_base = 0
+
+    def _has_base(self):
+        return any(hasattr(layer, "layers") for layer in self.model.layers)
 
     def _snapshot(self):
         from convolab.transfer.model import find_base
@@ -45,11 +50,31 @@ class BaseWatch(keras.callbacks.Callback):
         return kernels, stats
 
     def on_train_begin(self, logs=None):
-        if not self.snapshots:
+        if not self._has_base():
+            self.fits_without_base += 1
+        elif not self.snapshots:
             self.snapshots.append(self._snapshot())
 
     def on_epoch_end(self, epoch, logs=None):
-        self.snapshots.append(self._snapshot())
+        if self._has_base():
+            self.snapshots.append(self._snapshot())
+
+
+def base_weights(model):
+    """The base's kernels and BatchNormalization statistics of a built model."""
+    watch = BaseWatch()
+    watch.set_model(model)
+    return watch._snapshot()
+
+
+def fresh_model(config):
+    """The model `convolab.train(config)` starts from (same seed, same initial weights)."""
+    from convolab.config import config_from_dict
+    from convolab.training import build_classifier, transfer_spec
+
+    cfg = config_from_dict(config)
+    keras.utils.set_random_seed(cfg.seed)
+    return build_classifier(cfg, transfer_spec(cfg), (8, 8, 1), 10)
 
 
 def same(a, b):
@@ -73,12 +98,27 @@ def test_history_marks_the_phases(two_phase_run):
     assert [r["learning_rate"] for r in rows] == pytest.approx([0.003, 1e-4, 1e-4])
 
 
-def test_base_frozen_in_phase_1_and_batchnorm_frozen_throughout(two_phase_run):
-    _, watch = two_phase_run
-    (k0, s0), (k1, s1), (k2, s2), _ = watch.snapshots
+def test_base_frozen_in_phase_1_and_batchnorm_frozen_throughout(two_phase_run, tmp_path):
+    run, watch = two_phase_run
+    # Phase 1 trained the head on cached features; phase 2 ran the base.
+    assert watch.fits_without_base == 1 and run.metrics["feature_cache"]["train"]["images"] == 80
+    (k1, s1), (k2, s2), _ = watch.snapshots
+    k0, s0 = base_weights(fresh_model(tiny(tmp_path / "unused")))
     assert same(k0, k1), "phase 1 changed the base's kernels"
     assert not same(k1, k2), "phase 2 did not train the base"
     assert same(s0, s1) and same(s1, s2), "BatchNormalization statistics of the base moved"
+
+
+def test_with_augmentation_phase_1_runs_the_frozen_base(tmp_path):
+    """No feature cache when augmentation changes the images: the base runs, frozen."""
+    watch = BaseWatch()
+    config = tiny(tmp_path / "aug")
+    config["augment"] = {"enabled": True, "rotation_range": 10}
+    run = convolab.train(config, verbose=0, extra_callbacks=[watch])
+    assert "feature_cache" not in run.metrics and watch.fits_without_base == 0
+    (k0, s0), (k1, s1), (k2, s2), _ = watch.snapshots
+    assert same(k0, k1) and not same(k1, k2) and same(s0, s2)
+    assert "aug_rotation" in [layer.name for layer in run.model.layers]
 
 
 def test_transfer_run_takes_raw_images_and_reloads(two_phase_run):
@@ -91,14 +131,26 @@ def test_transfer_run_takes_raw_images_and_reloads(two_phase_run):
     assert reloaded.metrics["timing"]["training"]["total"] > 0
 
 
-def test_linear_probe_is_one_phase(tmp_path):
-    watch = BaseWatch()
-    run = convolab.train({**tiny(tmp_path / "probe", unfreeze="none"),
-                          "train": {**TINY["train"], "epochs": 2}},
-                         verbose=0, extra_callbacks=[watch])
+def test_linear_probe_is_one_phase_on_cached_features(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONVOLAB_HOME", str(tmp_path / "home"))
+    config = {**tiny(tmp_path / "probe", unfreeze="none"),
+              "train": {**TINY["train"], "epochs": 2}}
+    run = convolab.train(config, verbose=0)
     assert [r["phase"] for r in run.history()] == [1, 1]
-    (k0, _), _, (k2, _) = watch.snapshots
-    assert same(k0, k2)
+    (k1, s1), (k0, s0) = base_weights(run.model), base_weights(fresh_model(config))
+    assert same(k0, k1) and same(s0, s1)
+    cache = run.metrics["feature_cache"]
+    assert [cache[part]["hit"] for part in ("train", "val", "test")] == [False] * 3
+    assert [cache[part]["images"] for part in ("train", "val", "test")] == [80, 20, 359]
+    # The test metrics through the cache are the full model's.
+    probs = run.predict(run.test_set().x_test)
+    assert run.metrics["test_accuracy"] == pytest.approx(
+        float((probs.argmax(1) == run.test_set().y_test).mean()))
+    # The same run again reads every feature from the cache and learns the same.
+    again = convolab.train({**config, "out": str(tmp_path / "again")}, verbose=0)
+    hits = again.metrics["feature_cache"]
+    assert [hits[part]["hit"] for part in ("train", "val", "test")] == [True] * 3
+    assert again.history()[-1]["loss"] == pytest.approx(run.history()[-1]["loss"], rel=1e-5)
 
 
 @pytest.mark.parametrize("config, words", [

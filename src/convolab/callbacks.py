@@ -47,15 +47,19 @@ class RunCheckpoint(keras.callbacks.Callback):
         ema_swap: a `keras.callbacks.SwapEMAWeights` of the same fit, when the optimizer
             averages the weights: the best model is then saved with the averaged weights.
             Defaults to None.
+        saved_model: the model to save when `fit` trains another that shares its layers
+            (the head on cached features, `transfer.features`). Defaults to None, the
+            model being fitted.
 
     Example:
         >>> cb = RunCheckpoint("run.partial/backup", monitor="val_accuracy")
     """
 
     def __init__(self, backup_dir, monitor: str = "val_loss", initial_state: dict | None = None,
-                 extra_state=None, ema_swap=None):
+                 extra_state=None, ema_swap=None, saved_model=None):
         super().__init__()
         self.ema_swap = ema_swap
+        self.saved_model = saved_model
         self.backup_dir = Path(backup_dir)
         self.monitor = monitor
         self.mode = monitor_mode(monitor)
@@ -83,7 +87,7 @@ class RunCheckpoint(keras.callbacks.Callback):
             self.state.update(best_file=name, best=value, best_epoch=epoch)
         name = f"weights-{epoch + 1}.weights.h5"
         with atomic.atomic_path(self.backup_dir / name) as tmp:
-            self.model.save_weights(tmp)
+            self._target().save_weights(tmp)
         self.state.update(epochs_done=epoch + 1, weights=name,
                           stopped=bool(getattr(self.model, "stop_training", False)))
         if self.extra_state is not None:
@@ -94,13 +98,17 @@ class RunCheckpoint(keras.callbacks.Callback):
             if path.name not in keep and not path.name.startswith("."):
                 path.unlink(missing_ok=True)
 
+    def _target(self):
+        return self.model if self.saved_model is None else self.saved_model
+
     def _save_best(self, path) -> None:
+        model = self._target()
         if self.ema_swap is None:
-            self.model.save(path)
+            model.save(path)
             return
         self.ema_swap.on_test_begin()  # averaged weights in
         try:
-            self.model.save(path)
+            model.save(path)
         finally:
             self.ema_swap.on_test_end()  # raw weights back for training
 

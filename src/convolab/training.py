@@ -35,9 +35,14 @@ def _as_config(config: Config | dict | None) -> Config:
     raise ConvolabError(f"config must be a Config, a dict or None, got {type(config).__name__}")
 
 
+def model_label(config: Config) -> str:
+    """The model's name: the backbone of a --backbone run, else the preset or spec file."""
+    return config.model.backbone or Path(config.model.name).stem
+
+
 def default_run_dir(config: Config) -> Path:
     """runs/<model>-<dataset>-<time> for a run without --out."""
-    model = Path(config.model.name).stem  # a preset name, or a spec file's name
+    model = model_label(config)
     dataset = config.data.name.replace(":", "-").replace("/", "_").replace("\\", "_")
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{model}-{dataset[:40]}-{stamp}"
@@ -70,7 +75,7 @@ def build_classifier(config: Config, spec: dict, input_shape, num_classes: int):
     return create_model(spec, input_shape=input_shape, num_classes=num_classes,
                         dropout=m.dropout, l1=m.l1, l2=m.l2, batchnorm=m.batchnorm, crop=m.crop,
                         preprocessing=augmentation_layers(config.augment, config.seed),
-                        name=Path(m.name).stem)
+                        name=model_label(config) + ("_transfer" if m.backbone else ""))
 
 
 def _run_dirs(config: Config) -> tuple[Path, Path]:
@@ -182,6 +187,10 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
         from .transfer.model import check_spec
 
         check_spec(spec)
+        if config.model.batchnorm is not None:
+            raise ConvolabError("model.batchnorm adds or removes a preset's "
+                                "BatchNormalization; a transfer model keeps its base's own "
+                                "(frozen, in inference mode): leave batchnorm unset")
         phases = plan(config)
     watch.lap("setup")
     d = config.data
@@ -315,6 +324,25 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
     validation = None
     if len(ds.x_val):
         validation = (ds.x_val.astype("float32"), per_output(y_val))
+    feature_cache: dict = {}  # what the feature cache did, for metrics.json
+
+    def caches_features(stage: Phase) -> bool:
+        """A frozen phase without augmentation trains the head on cached base features."""
+        return stage.unfreeze == "none" and not config.augment.enabled
+
+    def head_fit(model, x_train, validation):
+        """(head, train features, validation) for fitting the head alone (features.py)."""
+        from .transfer.features import head_on_features
+
+        say = print if progress else None
+        x_val = validation[0] if validation else x_train[:0]
+        head, f_train, f_val, info = head_on_features(model, x_train, x_val, say=say)
+        feature_cache.update(info)
+        head.compile(optimizer=model.optimizer, loss=per_output(loss),
+                     metrics=per_output(["accuracy"]), steps_per_execution=t.steps_per_execution)
+        checkpoint.saved_model = model
+        return head, f_train, (f_val, validation[1]) if validation else None
+
     watch.lap("build")
     clock["start"] = time.perf_counter()
     if initial_epoch < t.epochs and not state.get("stopped"):
@@ -332,11 +360,14 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
                 if stage.number:
                     history.columns = {"phase": stage.number}
                     clock["phase"] = stage.number
-                model.fit(x_train, per_output(y_train), batch_size=t.batch_size,
-                          epochs=stage.end_epoch,
-                          initial_epoch=max(initial_epoch, stage.first_epoch),
-                          validation_data=validation, callbacks=callbacks,
-                          verbose=1 if progress == 1 else 0, shuffle=True)
+                fit_model, fit_x, fit_validation = model, x_train, validation
+                if stage.number and caches_features(stage):
+                    fit_model, fit_x, fit_validation = head_fit(model, x_train, validation)
+                fit_model.fit(fit_x, per_output(y_train), batch_size=t.batch_size,
+                              epochs=stage.end_epoch,
+                              initial_epoch=max(initial_epoch, stage.first_epoch),
+                              validation_data=fit_validation, callbacks=callbacks,
+                              verbose=1 if progress == 1 else 0, shuffle=True)
         except Exception:
             if resume is None and read_backup_state(backup_dir) is None:
                 shutil.rmtree(work_dir, ignore_errors=True)  # no epoch finished: nothing kept
@@ -346,16 +377,23 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
     if "best_file" not in state:
         raise ConvolabError(f"{work_dir} has no finished epoch to resume from; delete the "
                             f"folder and train again")
+    # A linear probe's base never changed: its test images go through the cache too.
+    probe = phases is not None and all(caches_features(stage) for stage in stages)
     return finish_run(work_dir, final_dir, config, ds, state, argv,
-                      watch=watch, training_phases=phase_clock.phases())
+                      watch=watch, training_phases=phase_clock.phases(),
+                      feature_cache=feature_cache, probe=probe,
+                      say=print if progress else None)
 
 
 def finish_run(work_dir: Path, final_dir: Path, config: Config, ds, state: dict, argv=None,
-               *, watch: Stopwatch | None = None, training_phases: dict | None = None):
+               *, watch: Stopwatch | None = None, training_phases: dict | None = None,
+               feature_cache: dict | None = None, probe: bool = False, say=None):
     """Evaluate the best model on the test set, write metrics/plots/report, publish the run.
 
     `watch` holds the phases of the command so far and `training_phases` those of `fit`
-    (see `callbacks.PhaseClock`); both go into metrics.json's `timing`.
+    (see `callbacks.PhaseClock`); both go into metrics.json's `timing`. `feature_cache`:
+    what the frozen-base feature cache did (`transfer.features`), for metrics.json; a
+    linear `probe` sends its test images through the cache as well.
     """
     from .callbacks import read_history
     from .environment import describe_environment
@@ -370,12 +408,18 @@ def finish_run(work_dir: Path, final_dir: Path, config: Config, ds, state: dict,
     if config.save_h5:
         with atomic.atomic_path(work_dir / rundir.H5_FILE) as tmp:
             run.model.save(tmp)
-    probs = run.predict(ds.x_test)
+    feature_cache = dict(feature_cache or {})
+    if not probe:
+        probs = run.predict(ds.x_test)
+    else:
+        from .transfer.features import predict_from_features
+
+        probs, feature_cache["test"] = predict_from_features(run.model, ds.x_test, say=say)
     metrics = compute_metrics(ds.y_test, probs, ds.class_names)
     rows = read_history(work_dir / rundir.HISTORY_FILE)
     metrics.update({
         "dataset": ds.name,
-        "model": config.model.name,
+        "model": model_label(config),
         "class_names": list(ds.class_names),
         "train_seconds": round(float(state.get("train_seconds", 0.0)), 2),
         "epochs_run": len(rows),
@@ -388,6 +432,8 @@ def finish_run(work_dir: Path, final_dir: Path, config: Config, ds, state: dict,
         "parameters": int(run.model.count_params()),
         "data_notes": list(ds.notes),
     })
+    if feature_cache:
+        metrics["feature_cache"] = feature_cache
     atomic.write_json(work_dir / rundir.ENVIRONMENT_FILE,
                       describe_environment(config.seed, argv))
     watch.lap("test")

@@ -116,8 +116,13 @@ def create_model(name_or_spec: str | dict, *, input_shape=(28, 28, 1), num_class
 
         if dropout is not None:
             spec["dropout"] = dropout
+        if batchnorm is not None:
+            raise ConvolabError("model.batchnorm adds or removes a preset's "
+                                "BatchNormalization; a transfer model keeps its base's own "
+                                "(frozen, in inference mode): leave batchnorm unset")
         return build_transfer_model(spec, tuple(input_shape), num_classes,
-                                    name or default_name)
+                                    name or default_name, preprocessing=preprocessing,
+                                    crop=crop, l1=l1, l2=l2)
     graph = normalize(spec, origin)
     graph = regularize(graph, dropout=dropout, l1=l1, l2=l2, batchnorm=batchnorm)
     return build_model(graph, input_shape=input_shape, num_classes=num_classes,

@@ -90,12 +90,17 @@ def _head_layers(head: list) -> list:
 
 
 def build_transfer_model(spec: dict, input_shape: tuple, num_classes: int,
-                         name: str = "transfer"):
-    """raw images (input_shape, 0-255) -> adapter -> base -> pool -> head -> softmax.
+                         name: str = "transfer", *, preprocessing: list | None = None,
+                         crop: int = 0, l1: float = 0.0, l2: float = 0.0):
+    """raw images (input_shape, 0-255) -> [preprocessing] -> [crop] -> adapter -> base ->
+    pool -> head -> softmax.
 
-    The base is the layer named after the backbone (`find_base`); its last feature map
-    in this graph is `model.get_layer("avg_pool").input` (for Grad-CAM). Nothing is
-    frozen here: see `freeze_base` and `unfreeze`.
+    `preprocessing`: layers on the raw pixels first (augmentation, active in training
+    only); `crop`: pixels cut from every border; `l1`, `l2`: a kernel penalty on the
+    head's Dense layers and the classifier (the base keeps its own). The base is the
+    layer named after the backbone (`find_base`); its last feature map in this graph is
+    `model.get_layer("avg_pool").input` (for Grad-CAM). Nothing is frozen here: see
+    `freeze_base` and `unfreeze`.
     """
     import keras
 
@@ -108,9 +113,21 @@ def build_transfer_model(spec: dict, input_shape: tuple, num_classes: int,
         raise ConvolabError(f"num_classes must be an integer >= 2, got {num_classes!r}")
     b = s["backbone"]
     head = _head_layers(s["head"])
+    if l1 or l2:
+        for layer in head:
+            if isinstance(layer, keras.layers.Dense) and layer.kernel_regularizer is None:
+                layer.kernel_regularizer = keras.regularizers.L1L2(l1=l1, l2=l2)
     base = backbones.build_base(b, s["image_size"], s["weights"])
     inputs = keras.Input(shape=(height, width, channels), name="pixels", dtype="float32")
     x = inputs
+    for layer in preprocessing or []:
+        x = layer(x)
+    if crop:
+        if 2 * crop >= min(height, width):
+            raise ConvolabError(f"crop {crop} leaves nothing of {height}x{width} images; use a "
+                                f"crop below {min(height, width) // 2}")
+        x = keras.layers.Cropping2D(crop, name="crop")(x)
+        height, width = height - 2 * crop, width - 2 * crop
     for layer in adapt.input_adapter(b, s["image_size"], channels, (height, width)):
         x = layer(x)
     x = base(x, training=False)
@@ -124,7 +141,9 @@ def build_transfer_model(spec: dict, input_shape: tuple, num_classes: int,
                                 f"{' '.join(str(exc).split())[:200]}")
     if s["dropout"]:
         x = keras.layers.Dropout(s["dropout"], name="top_dropout")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    penalty = keras.regularizers.L1L2(l1=l1, l2=l2) if (l1 or l2) else None
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions",
+                                 kernel_regularizer=penalty)(x)
     return keras.Model(inputs, outputs, name=name)
 
 
