@@ -82,10 +82,26 @@ def same(a, b):
 
 
 @pytest.fixture(scope="module")
-def two_phase_run(tmp_path_factory):
+def weights_file(tmp_path_factory):
+    """A Lite0 base's weights written to a file: to the run, a pretrained base."""
+    from convolab.transfer import backbones
+
+    base = backbones.build_base(backbones.get_backbone("efficientnet_lite0"), 32, None)
+    path = tmp_path_factory.mktemp("weights") / "lite0.weights.h5"
+    base.save_weights(path)
+    return str(path)
+
+
+def pretrained(config, weights_file):
+    return {**config, "model": {**config["model"], "weights": weights_file}}
+
+
+@pytest.fixture(scope="module")
+def two_phase_run(tmp_path_factory, weights_file):
     watch = BaseWatch()
     out = tmp_path_factory.mktemp("transfer") / "run"
-    run = convolab.train(tiny(out), verbose=0, extra_callbacks=[watch])
+    run = convolab.train(pretrained(tiny(out), weights_file), verbose=0,
+                         extra_callbacks=[watch])
     return run, watch
 
 
@@ -98,21 +114,22 @@ def test_history_marks_the_phases(two_phase_run):
     assert [r["learning_rate"] for r in rows] == pytest.approx([0.003, 1e-4, 1e-4])
 
 
-def test_base_frozen_in_phase_1_and_batchnorm_frozen_throughout(two_phase_run, tmp_path):
+def test_base_frozen_in_phase_1_and_batchnorm_frozen_throughout(two_phase_run, tmp_path,
+                                                                weights_file):
     run, watch = two_phase_run
     # Phase 1 trained the head on cached features; phase 2 ran the base.
     assert watch.fits_without_base == 1 and run.metrics["feature_cache"]["train"]["images"] == 80
     (k1, s1), (k2, s2), _ = watch.snapshots
-    k0, s0 = base_weights(fresh_model(tiny(tmp_path / "unused")))
+    k0, s0 = base_weights(fresh_model(pretrained(tiny(tmp_path / "unused"), weights_file)))
     assert same(k0, k1), "phase 1 changed the base's kernels"
     assert not same(k1, k2), "phase 2 did not train the base"
     assert same(s0, s1) and same(s1, s2), "BatchNormalization statistics of the base moved"
 
 
-def test_with_augmentation_phase_1_runs_the_frozen_base(tmp_path):
+def test_with_augmentation_phase_1_runs_the_frozen_base(tmp_path, weights_file):
     """No feature cache when augmentation changes the images: the base runs, frozen."""
     watch = BaseWatch()
-    config = tiny(tmp_path / "aug")
+    config = pretrained(tiny(tmp_path / "aug"), weights_file)
     config["augment"] = {"enabled": True, "rotation_range": 10}
     run = convolab.train(config, verbose=0, extra_callbacks=[watch])
     assert "feature_cache" not in run.metrics and watch.fits_without_base == 0
@@ -129,6 +146,15 @@ def test_transfer_run_takes_raw_images_and_reloads(two_phase_run):
     assert probs.shape == (4, 10) and np.allclose(probs.sum(1), 1, atol=1e-4)
     assert reloaded.config.model.backbone == "efficientnet_lite0"
     assert reloaded.metrics["timing"]["training"]["total"] > 0
+
+
+def test_a_base_from_scratch_trains_its_batchnorm(tmp_path):
+    """weights none: no statistics to protect, so BatchNormalization learns in phase 2."""
+    watch = BaseWatch()
+    convolab.train(tiny(tmp_path / "scratch", freeze_epochs=0), verbose=0,
+                   extra_callbacks=[watch])
+    (k0, s0), *_, (k3, s3) = watch.snapshots
+    assert not same(k0, k3) and not same(s0, s3)
 
 
 def test_linear_probe_is_one_phase_on_cached_features(tmp_path, monkeypatch):

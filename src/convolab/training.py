@@ -182,11 +182,11 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
         config.out = str(final_dir)
         spec = transfer_spec(config) if config.model.backbone else \
             read_spec(config.model.name)
-    phases = None
+    phases, pretrained = None, False
     if is_transfer(spec):
         from .transfer.model import check_spec
 
-        check_spec(spec)
+        pretrained = check_spec(spec)["weights"] is not None
         if config.model.batchnorm is not None:
             raise ConvolabError("model.batchnorm adds or removes a preset's "
                                 "BatchNormalization; a transfer model keeps its base's own "
@@ -253,8 +253,8 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
 
             if stage.unfreeze == "none":
                 freeze_base(model)
-            else:
-                unfreeze(model, stage.unfreeze)
+            else:  # a pretrained base keeps its BatchNormalization statistics
+                unfreeze(model, stage.unfreeze, keep_batchnorm_frozen=pretrained)
         model.compile(optimizer=make_optimizer(optimizer_config(config, stage),
                                                steps_per_epoch),
                       loss=per_output(loss), metrics=per_output(["accuracy"]),

@@ -253,7 +253,16 @@ def pretrained_lite(name: str = "lite0", *, weights: str | os.PathLike | None = 
     file = weights_file(name, None if weights == "imagenet" else weights)
     full = efficientnet_lite.build(name, input_shape=input_shape,
                                    classifier_activation=classifier_activation)
-    _load_keras_weights(full, file)
+    try:
+        _load_keras_weights(full, file)
+    except ConvolabError:
+        if include_top:
+            raise
+        # A base without its classifier saved on its own (save_weights of include_top=False).
+        base = efficientnet_lite.build(name, include_top=False, pooling=pooling,
+                                       input_shape=input_shape)
+        _load_keras_weights(base, file)
+        return base
     if include_top:
         return full
     x = full.get_layer("top_activation").output

@@ -8,8 +8,10 @@
     head: []                   # optional [{LayerClass: {args}}] after pooling
 
 The model takes the dataset's raw 0-255 images: grey to RGB, resize, ImageNet scaling,
-the base (always called with training=False, so BatchNormalization stays in inference
-mode even when unfrozen), global average pooling, the head, dropout, softmax classifier.
+the base, global average pooling, the head, dropout, softmax classifier. A pretrained base
+is always called with training=False, so its BatchNormalization stays in inference mode
+even when unfrozen; a base with `weights: none` trains from scratch, its BatchNormalization
+learning as usual.
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ def build_transfer_model(spec: dict, input_shape: tuple, num_classes: int,
         height, width = height - 2 * crop, width - 2 * crop
     for layer in adapt.input_adapter(b, s["image_size"], channels, (height, width)):
         x = layer(x)
-    x = base(x, training=False)
+    x = base(x, training=False) if s["weights"] is not None else base(x)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     for layer in head:
         try:
@@ -184,11 +186,12 @@ def freeze_base(model) -> dict:
     return _trainable_summary(model)
 
 
-def unfreeze(model, which) -> dict:
+def unfreeze(model, which, keep_batchnorm_frozen: bool = True) -> dict:
     """Make the base trainable: "all", "none" (stays frozen) or an int N, the top N groups
-    of `backbones.blocks`. BatchNormalization layers in the base always stay frozen (the
-    Keras fine-tuning rule, keras#20285). Recompile the model afterwards. Returns what is
-    trainable: layer names and parameter counts."""
+    of `backbones.blocks`. BatchNormalization layers in the base stay frozen (the Keras
+    fine-tuning rule, keras#20285) unless `keep_batchnorm_frozen` is False (a base trained
+    from scratch). Recompile the model afterwards. Returns what is trainable: layer names
+    and parameter counts."""
     base = find_base(model)
     b = backbones.get_backbone(base.name)
     if which == "none":
@@ -208,6 +211,7 @@ def unfreeze(model, which) -> dict:
     base.trainable = True
     for layer in base.layers:
         layer.trainable = chosen is None or layer.name in chosen
-    for bn in _batchnorms(base):
-        bn.trainable = False
+    if keep_batchnorm_frozen:
+        for bn in _batchnorms(base):
+            bn.trainable = False
     return _trainable_summary(model)
