@@ -52,3 +52,46 @@ def test_inference_benchmark_reports_a_bad_run_dir_in_one_line(tmp_path, capsys)
     with pytest.raises(SystemExit) as exc:
         inference.main([str(tmp_path / "nope")])
     assert "does not exist" in str(exc.value.code) and "Traceback" not in str(exc.value.code)
+
+
+def test_transfer_evidence_benchmark_runs_resumes_and_summarises(tmp_path):
+    evidence = load_script("transfer_evidence")
+    args = ["--datasets", "digits", "--per-class", "3", "--seeds", "0", "--arms",
+            "lite0-probe", "lite0-scratch", "--base-size", "32", "--weights", "none",
+            "--epochs", "1", "--out", str(tmp_path)]
+    summary = evidence.main(args)
+    assert [(s["arm"], s["n"], s["per_class"]) for s in summary] == [
+        ("lite0-probe", 1, 3), ("lite0-scratch", 1, 3)]
+    rows = [json.loads(line) for line in
+            (tmp_path / "transfer_evidence-runs.jsonl").read_text().splitlines()]
+    assert [r["train_samples"] for r in rows] == [30, 30]
+    assert all(0 <= r["test_accuracy"] <= 1 and r["epochs"] == 1 for r in rows)
+    table = (tmp_path / "transfer_evidence.md").read_text()
+    assert "| digits | 3 | 1 |" in table and "`lite0-scratch`" in table
+    evidence.main(args)  # every cell is done: nothing runs again
+    assert len((tmp_path / "transfer_evidence-runs.jsonl").read_text().splitlines()) == 2
+
+
+def test_transfer_evidence_arms_share_the_budget():
+    evidence = load_script("transfer_evidence")
+    configs = {arm: evidence.arm_config(arm, "mnist", 100, 1, 48, "imagenet")
+               for arm in evidence.ARMS}
+    for config in configs.values():
+        assert config["data"]["train_samples"] == 1000 and config["seed"] == 1
+        assert config["train"]["epochs"] == evidence.EPOCHS[100]
+        assert config["train"]["batch_size"] == 32 and config["data"]["validation_split"] == 0
+    assert configs["lite0-probe"]["transfer"]["unfreeze"] == "none"
+    assert configs["lite0-scratch"]["model"]["weights"] == "none"
+    assert configs["best"]["model"]["name"] == "best-xl"
+    assert evidence.arm_config("best", "fashion_mnist", 10, 0, 48, "imagenet")[
+        "augment"]["horizontal_flip"] is True
+
+
+def test_transfer_speed_benchmark_writes_a_row_per_backbone(tmp_path):
+    speed = load_script("transfer_speed")
+    rows = speed.main(["--backbones", "efficientnet_lite0", "--size", "32", "--images", "16",
+                       "--train-batches", "1", "--repeats", "1", "--out", str(tmp_path)])
+    assert [r["backbone"] for r in rows] == ["efficientnet_lite0"]
+    assert rows[0]["extract_images_per_second"]["median"] > 0
+    assert rows[0]["fine_tune_images_per_second"]["median"] > 0
+    assert "`efficientnet_lite0` | 32 |" in (tmp_path / "transfer_speed.md").read_text()

@@ -207,6 +207,28 @@ def test_cached_pth_as_a_local_path_reuses_the_converted_file(pth):
         == lw.cached_weights_path("lite0")
 
 
+def test_cached_files_that_no_longer_match_their_hash_are_made_again(pth, tmp_path,
+                                                                     monkeypatch):
+    """A damaged cached .pth is fetched again; a damaged converted file is converted again."""
+    monkeypatch.setenv("CONVOLAB_HOME", str(tmp_path / "home"))
+    data = pth.read_bytes()
+    fetched = []
+    monkeypatch.setattr(lw, "_from_installed", lambda pin: fetched.append(pin) or data)
+    cached_pth = tmp_path / "home" / "efficientnet-lite0" / pth.name
+    cached_pth.parent.mkdir(parents=True)
+    cached_pth.write_bytes(data[:-8] + b"damaged!")  # same size, other bytes
+    converted = lw.weights_file("lite0")
+    assert len(fetched) == 1 and lw.sha256_file(cached_pth) == lw.PINS["lite0"].member_sha256
+    good = converted.read_bytes()
+    converted.write_bytes(good[:-8] + b"damaged!")
+    again = lw.weights_file("lite0")
+    assert again == converted and len(fetched) == 1  # the verified .pth was reused
+    assert lw.sha256_file(again) == lw.json.loads(
+        lw._meta_path(again).read_text())["weights_sha256"]
+    model = lw.pretrained_lite("lite0", include_top=False, input_shape=(32, 32, 3))
+    assert model.count_params() > 3_000_000
+
+
 def test_missing_or_corrupt_local_weights_are_one_line_errors(tmp_path):
     with pytest.raises(ConvolabError) as excinfo:
         lw.pretrained_lite("lite0", weights=tmp_path / "nowhere.pth")

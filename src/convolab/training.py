@@ -232,7 +232,7 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
         raise ConvolabError(f"model {config.model.name} has {n_outputs} outputs, so there is "
                             f"no single {t.monitor!r}; monitor val_loss or loss")
     steps_per_epoch = math.ceil(len(ds.x_train) / t.batch_size)
-    if phases is None:
+    if phases is None or not pretrained:  # a pretrained base's BatchNormalization is frozen
         warn_if_batchnorm_stale(model, steps_per_epoch * t.epochs)
     if t.label_smoothing > 0:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing)

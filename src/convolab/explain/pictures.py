@@ -47,6 +47,10 @@ def _spatial(layer) -> bool:
 def conv_layers(run: Run, why: str = "it has no filters or feature maps to show") -> list:
     """The model's Conv2D layers, in order, or a ConvolabError (saying `why`) if it has none."""
     layers = [layer for layer in run.model.layers if _layer_kind(layer) == "Conv2D"]
+    if not layers and _transfer_base(run.model) is not None:
+        raise ConvolabError(f"{run.path} is a transfer run: its convolutions are inside the "
+                            f"{_transfer_base(run.model).name} base, so {why}; `convolab show "
+                            f"saliency` shows where the base looks")
     if not layers:
         raise ConvolabError(f"the model of {run.path} ({run.path / MODEL_FILE}) has no Conv2D "
                             f"layer, so {why}; train a CNN such as seed-cnn")
@@ -145,15 +149,31 @@ def _score_parts(model):
     return model.outputs[0], (lambda p: keras.ops.log(p + EPSILON)), "log-probability"
 
 
-def _gradcam_split(run: Run, target):
-    """(layer, model input -> its feature maps, its feature maps -> `target`).
+def _transfer_base(model):
+    """The ImageNet base of a transfer model (`transfer.model`), or None."""
+    from ..transfer.model import find_base
 
-    The layer is the last Conv2D layer or, when the network cannot be cut there (a skip
-    connection goes around it), the first later layer with feature maps where it can.
+    try:
+        return find_base(model)
+    except ConvolabError:
+        return None
+
+
+def _gradcam_split(run: Run, target):
+    """(name, model input -> its feature maps, its feature maps -> `target`).
+
+    The feature maps are the last Conv2D layer's or, when the network cannot be cut there
+    (a skip connection goes around it), those of the first later layer where it can. In a
+    transfer model they are the base's output, its last convolutional stage.
     """
     import keras
 
     model = run.model
+    base = _transfer_base(model)
+    if base is not None:
+        maps = model.get_layer("avg_pool").input
+        return (f"{base.name} ({base.layers[-1].name})", keras.Model(model.inputs[0], maps),
+                keras.Model(maps, target))
     layers = model.layers
     last_conv = max(i for i, layer in enumerate(layers) if _layer_kind(layer) == "Conv2D")
     for layer in [layers[last_conv]] + [lay for lay in layers[last_conv + 1:] if _spatial(lay)]:
@@ -161,7 +181,7 @@ def _gradcam_split(run: Run, target):
             rest = keras.Model(layer.output, target)
         except ValueError:  # not every path to the output starts at this layer
             continue
-        return layer, keras.Model(model.inputs[0], layer.output), rest
+        return layer.name, keras.Model(model.inputs[0], layer.output), rest
     raise ConvolabError(f"Grad-CAM: the model of {run.path} cannot be cut after its last "
                         f"convolution; saliency needs a CNN whose last feature maps lead to "
                         f"the output alone")
@@ -188,18 +208,19 @@ def saliency_maps(run: Run, pixels: np.ndarray, class_index: int | None = None) 
     x = np.asarray(pixels, dtype="float32")[None]              # (1, H, W, C)
     probs = run.predict(x)[0]
     c = int(np.argmax(probs)) if class_index is None else int(class_index)
-    conv_layers(run, "Grad-CAM has no feature maps to weigh")
+    if _transfer_base(run.model) is None:
+        conv_layers(run, "Grad-CAM has no feature maps to weigh")
     target, finish, score = _score_parts(run.model)
     body = keras.Model(run.model.inputs[0], target)
     grad = gradients(lambda v: finish(body(v)), x, c)[0]        # (H, W, C)
     saliency = _unit(np.abs(grad).max(axis=-1))
-    layer, features_model, rest = _gradcam_split(run, target)
+    layer_name, features_model, rest = _gradcam_split(run, target)
     features = keras.ops.convert_to_numpy(features_model(x))    # (1, h, w, k)
     dfeat = gradients(lambda a: finish(rest(a)), features, c)[0]  # (h, w, k)
     weights = dfeat.mean(axis=(0, 1))                           # (k,) one per feature map
     cam = np.maximum((features[0] * weights).sum(axis=-1), 0)   # (h, w)
     gradcam = _unit(_upsample(_unit(cam), x.shape[1], x.shape[2]))
-    return Saliency(c, score, saliency, gradcam, layer.name, float(probs[c]))
+    return Saliency(c, score, saliency, gradcam, layer_name, float(probs[c]))
 
 
 def class_index(run: Run, name: str | None) -> int | None:

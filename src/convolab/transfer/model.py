@@ -11,7 +11,7 @@ The model takes the dataset's raw 0-255 images: grey to RGB, resize, ImageNet sc
 the base, global average pooling, the head, dropout, softmax classifier. A pretrained base
 is always called with training=False, so its BatchNormalization stays in inference mode
 even when unfrozen; a base with `weights: none` trains from scratch, its BatchNormalization
-learning as usual.
+learning as usual (momentum 0.9, so its statistics settle in a short run).
 """
 
 from __future__ import annotations
@@ -21,6 +21,11 @@ from pathlib import Path
 
 from ..errors import ConvolabError, did_you_mean
 from . import backbones
+
+#: BatchNormalization momentum of a base trained from scratch (`weights: none`). The bases'
+#: own 0.99 (0.999 in MobileNetV2) leaves moving statistics near their starting values for
+#: hundreds of steps, so a short run tests at chance (see models/batchnorm_check.py).
+SCRATCH_BATCHNORM_MOMENTUM = 0.9
 
 SPEC_KEYS = ("type", "description", "name", "backbone", "weights", "image_size", "dropout",
              "head")
@@ -120,6 +125,9 @@ def build_transfer_model(spec: dict, input_shape: tuple, num_classes: int,
             if isinstance(layer, keras.layers.Dense) and layer.kernel_regularizer is None:
                 layer.kernel_regularizer = keras.regularizers.L1L2(l1=l1, l2=l2)
     base = backbones.build_base(b, s["image_size"], s["weights"])
+    if s["weights"] is None:
+        for bn in _batchnorms(base):
+            bn.momentum = SCRATCH_BATCHNORM_MOMENTUM
     inputs = keras.Input(shape=(height, width, channels), name="pixels", dtype="float32")
     x = inputs
     for layer in preprocessing or []:
