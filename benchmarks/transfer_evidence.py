@@ -17,7 +17,10 @@ stratified subset (seeded) and are tested on the whole test set:
   hundred steps of the small sizes (convolab warns; test accuracy would sit at chance).
 
 Every arm gets the same epochs and batch size for a size (EPOCHS), no validation split
-(the checkpoint follows the training loss). Each finished cell is appended to
+(the checkpoint follows the training loss). The feature cache is at work as it is for a
+user: `lite0-finetune`'s phase 1 reads the training features its cell's probe computed,
+and the probes share the test set's features, so those seconds leave out one extraction
+pass (see transfer_speed.py for its rate). Each finished cell is appended to
 results/transfer_evidence-runs.jsonl at once, so a stopped benchmark continues where it
 was; results/transfer_evidence.md and .json summarise mean and standard deviation.
 Run nothing else meanwhile: the timings are wall-clock.
@@ -206,19 +209,28 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     runs_file = args.out / "transfer_evidence-runs.jsonl"
-    done = {(r["dataset"], r["per_class"], r["seed"], r["arm"]) for r in read_rows(runs_file)}
+    setting = {"base_size": args.base_size, "weights": args.weights,
+               "epochs_override": args.epochs}
+
+    def cell_key(row: dict) -> tuple:
+        """A cell: what it trained and with which settings (rows without them: defaults)."""
+        return (row["dataset"], row["per_class"], row["seed"], row["arm"],
+                row.get("base_size", 48), row.get("weights", "imagenet"),
+                row.get("epochs_override"))
+
+    done = {cell_key(r) for r in read_rows(runs_file)}
     with tempfile.TemporaryDirectory(prefix="convolab-evidence-") as tmp:
         for seed in args.seeds:
             for dataset in args.datasets:
                 for per_class in args.per_class:
                     for arm in args.arms:
-                        key = (dataset, per_class, seed, arm)
-                        if key in done:
+                        cell = {"dataset": dataset, "per_class": per_class, "seed": seed,
+                                "arm": arm, **setting}
+                        if cell_key(cell) in done:
                             continue
                         config = arm_config(arm, dataset, per_class, seed, args.base_size,
                                             args.weights, epochs=args.epochs)
-                        row = {"dataset": dataset, "per_class": per_class, "seed": seed,
-                               "arm": arm, **run_cell(config, Path(tmp))}
+                        row = {**cell, **run_cell(config, Path(tmp))}
                         with open(runs_file, "a") as handle:
                             handle.write(json.dumps(row) + "\n")
                         print(f"{dataset} {per_class:>4}/class seed {seed} {arm:<15} "
@@ -226,7 +238,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
                               f"{row['train_seconds']:.0f} s train, "
                               f"{row['wall_seconds']:.0f} s wall", flush=True)
     env = describe_environment(0, argv)
-    summary = summarise(read_rows(runs_file), list(ARMS))
+    ours = (args.base_size, args.weights, args.epochs)  # the rows of this setting only
+    summary = summarise([r for r in read_rows(runs_file) if cell_key(r)[4:] == ours],
+                        list(ARMS))
     (args.out / "transfer_evidence.json").write_text(json.dumps(
         {"environment": env, "base_size": args.base_size, "epochs": EPOCHS,
          "summary": summary}, indent=2))

@@ -54,7 +54,8 @@ def test_inference_benchmark_reports_a_bad_run_dir_in_one_line(tmp_path, capsys)
     assert "does not exist" in str(exc.value.code) and "Traceback" not in str(exc.value.code)
 
 
-def test_transfer_evidence_benchmark_runs_resumes_and_summarises(tmp_path):
+def test_transfer_evidence_benchmark_runs_resumes_and_summarises(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONVOLAB_HOME", str(tmp_path / "home"))  # its cached features
     evidence = load_script("transfer_evidence")
     args = ["--datasets", "digits", "--per-class", "3", "--seeds", "0", "--arms",
             "lite0-probe", "lite0-scratch", "--base-size", "32", "--weights", "none",

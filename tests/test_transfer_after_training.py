@@ -2,8 +2,9 @@
 of any size and colour, export (ONNX and SavedModel within 1e-5 of Keras), Grad-CAM on the
 base (`show saliency`), and clear words where a picture needs a plain CNN.
 
-The run: EfficientNet-Lite0 (weights `none`, 32 px) on a folder of real photo crops
-(scikit-image's cat and coffee pictures) of mixed sizes, resized to 40x40 RGB."""
+The run: EfficientNet-Lite0 (weights `none`, 96 px: a 3x3 last feature map) on a folder of
+real photo crops (scikit-image's cat and coffee pictures) of mixed sizes, resized to 40x40
+RGB."""
 
 import numpy as np
 import pytest
@@ -16,6 +17,14 @@ from convolab.explain.pictures import saliency_maps
 from convolab.export import export_run
 
 TOL = 1e-5
+
+
+@pytest.fixture(scope="module", autouse=True)
+def private_cache(tmp_path_factory):
+    """Cached features go to a folder of this module's, not the user's convolab cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CONVOLAB_HOME", str(tmp_path_factory.mktemp("home")))
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +46,7 @@ def run(photo_folder, tmp_path_factory):
     out = tmp_path_factory.mktemp("transfer-run") / "run"
     return convolab.train({
         "data": {"name": f"folder:{photo_folder}", "image_size": 40, "validation_split": 0.2},
-        "model": {"backbone": "efficientnet_lite0", "weights": "none", "base_size": 32},
+        "model": {"backbone": "efficientnet_lite0", "weights": "none", "base_size": 96},
         "transfer": {"freeze_epochs": 1, "unfreeze": "all"},
         "train": {"epochs": 2, "batch_size": 8}, "out": str(out)}, verbose=0)
 
@@ -81,9 +90,11 @@ def test_saliency_weighs_the_base_feature_maps(run, capsys):
     pixels = run.test_set().x_test[0]
     maps = saliency_maps(run, pixels)
     assert maps.gradcam_layer.startswith("efficientnet_lite0")
+    assert maps.gradcam_grid == (3, 3)
     assert maps.saliency.shape == maps.gradcam.shape == (40, 40)
     assert maps.saliency.max() == pytest.approx(1.0)  # the gradient reaches the pixels
-    assert 0.0 <= maps.gradcam.min() and maps.gradcam.max() <= 1.0
+    assert 0.0 <= maps.gradcam.min() and maps.gradcam.max() == pytest.approx(1.0)
+    assert np.ptp(maps.gradcam) > 0.1  # it tells places apart
     code, out, err = run_cli(capsys, "show", "saliency", run.path, "test:0")
     assert code == 0, err
     assert (run.path / "plots" / "saliency-test-0.png").is_file()

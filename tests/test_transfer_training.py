@@ -3,6 +3,7 @@ EfficientNet-Lite0 with weights `none`, scikit-learn's 8x8 digits resized inside
 100 training and 360 test images)."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -14,6 +15,14 @@ import pytest
 import convolab
 from convolab.errors import ConvolabError
 from convolab.run import Run, partial_dir
+
+@pytest.fixture(scope="module", autouse=True)
+def private_cache(tmp_path_factory):
+    """Cached features go to a folder of this module's, not the user's convolab cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CONVOLAB_HOME", str(tmp_path_factory.mktemp("home")))
+        yield
+
 
 TINY = {"data": {"name": "digits", "train_samples": 100, "validation_split": 0.2},
         "model": {"backbone": "efficientnet_lite0", "weights": "none", "base_size": 32},
@@ -168,10 +177,15 @@ def test_linear_probe_is_one_phase_on_cached_features(tmp_path, monkeypatch):
     cache = run.metrics["feature_cache"]
     assert [cache[part]["hit"] for part in ("train", "val", "test")] == [False] * 3
     assert [cache[part]["images"] for part in ("train", "val", "test")] == [80, 20, 359]
-    # The test metrics through the cache are the full model's.
-    probs = run.predict(run.test_set().x_test)
+    # The test metrics through the cache are the full model's, to rounding.
+    from convolab.transfer.features import predict_from_features
+
+    test = run.test_set()
+    probs = run.predict(test.x_test)
+    cached, info = predict_from_features(run.model, test.x_test)
+    assert info["hit"] and np.allclose(cached, probs, atol=1e-5)
     assert run.metrics["test_accuracy"] == pytest.approx(
-        float((probs.argmax(1) == run.test_set().y_test).mean()))
+        float((probs.argmax(1) == test.y_test).mean()), abs=1 / len(test.y_test))
     # The same run again reads every feature from the cache and learns the same.
     again = convolab.train({**config, "out": str(tmp_path / "again")}, verbose=0)
     hits = again.metrics["feature_cache"]
@@ -202,34 +216,52 @@ def test_unfreeze_more_blocks_than_the_base_has(tmp_path):
         convolab.train(tiny(tmp_path / "r", unfreeze="99"), verbose=0)
 
 
-KILL_IN_PHASE_2 = textwrap.dedent("""
+KILLED_TRAINING = textwrap.dedent("""
     import json, os, signal, sys
     import keras
     import convolab
 
-    out, config = sys.argv[1], json.loads(sys.argv[2])
+    out, config, kill_at = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
 
     class KillAfter(keras.callbacks.Callback):
-        # Before the checkpoint commits epoch 2 (the second of phase 2): dies there.
+        # Before the checkpoint commits epoch `kill_at`: dies there.
         def on_epoch_end(self, epoch, logs=None):
-            if epoch == 2:
+            if epoch == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
 
     convolab.train(config, verbose=0, extra_callbacks=[KillAfter()])
 """)
 
 
-def test_kill_in_phase_2_resumes_in_phase_2(tmp_path):
-    out = tmp_path / "killed"
-    config = tiny(out)
-    proc = subprocess.run([sys.executable, "-c", KILL_IN_PHASE_2, str(out), json.dumps(config)],
-                          capture_output=True, text=True, timeout=300)
+def kill_and_resume(out, config, kill_at):
+    """Train `config` in a subprocess killed (SIGKILL) at the end of epoch `kill_at`,
+    before its commit; return the committed state, then resume it to the end. Both
+    processes share a fresh convolab cache beside `out`."""
+    env = {**os.environ, "CONVOLAB_HOME": str(out.parent / "home")}
+    proc = subprocess.run([sys.executable, "-c", KILLED_TRAINING, str(out), json.dumps(config),
+                           str(kill_at)], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == -9, proc.stderr[-2000:]
     state = json.loads((partial_dir(out) / "backup" / "state.json").read_text())
-    assert state["epochs_done"] == 2 and state["phase"] == 2
     proc = subprocess.run([sys.executable, "-m", "convolab", "train", "--resume", str(out),
-                           "--quiet"], capture_output=True, text=True, timeout=300)
+                           "--quiet"], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    return state
+
+
+def test_kill_in_the_cached_phase_1_resumes_in_phase_1(tmp_path):
+    out = tmp_path / "killed-early"
+    config = {**tiny(out, freeze_epochs=2), "train": {**TINY["train"], "epochs": 3}}
+    state = kill_and_resume(out, config, kill_at=1)
+    assert state["epochs_done"] == 1 and state["phase"] == 1
+    run = Run.load(out)
+    assert [r["phase"] for r in run.history()] == [1, 1, 2]
+    assert run.metrics["feature_cache"]["train"]["hit"]  # computed before the kill
+
+
+def test_kill_in_phase_2_resumes_in_phase_2(tmp_path):
+    out = tmp_path / "killed"
+    state = kill_and_resume(out, tiny(out), kill_at=2)
+    assert state["epochs_done"] == 2 and state["phase"] == 2
     rows = Run.load(out).history()
     assert [r["epoch"] for r in rows] == [0, 1, 2]
     assert [r["phase"] for r in rows] == [1, 2, 2]

@@ -160,6 +160,9 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
             0 (nothing), 1 (bar) or 2 (one line per epoch).
         argv: the command line to record in environment.json. Defaults to sys.argv.
         extra_callbacks: more Keras callbacks for `fit` (they run before the checkpoint).
+            In a transfer run's frozen phase without augmentation, `fit` trains the head
+            alone on cached features (`transfer.features`): there a callback's
+            `self.model` is that head, whose input is the pooled features.
 
     Everything the user gave (config, paths, model name, dataset) is checked before Keras
     is imported, so a mistake is answered at once. `metrics.json` records where the
@@ -232,8 +235,11 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
         raise ConvolabError(f"model {config.model.name} has {n_outputs} outputs, so there is "
                             f"no single {t.monitor!r}; monitor val_loss or loss")
     steps_per_epoch = math.ceil(len(ds.x_train) / t.batch_size)
-    if phases is None or not pretrained:  # a pretrained base's BatchNormalization is frozen
+    if phases is None:
         warn_if_batchnorm_stale(model, steps_per_epoch * t.epochs)
+    elif not pretrained:  # a base from scratch: its BatchNormalization learns in phase 2 only
+        warn_if_batchnorm_stale(model, steps_per_epoch * sum(
+            p.epochs for p in phases if p.unfreeze != "none"))
     if t.label_smoothing > 0:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing)
         y_train = keras.utils.to_categorical(ds.y_train, ds.num_classes)

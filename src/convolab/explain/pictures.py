@@ -128,6 +128,7 @@ class Saliency:
     gradcam: np.ndarray     # (H, W) Grad-CAM upsampled to the image, 0..1
     gradcam_layer: str      # the layer whose feature maps Grad-CAM weighs
     probability: float      # the model's probability of that class
+    gradcam_grid: tuple = ()  # (h, w) of those feature maps: how coarse Grad-CAM is
 
 
 def _score_parts(model):
@@ -220,7 +221,8 @@ def saliency_maps(run: Run, pixels: np.ndarray, class_index: int | None = None) 
     weights = dfeat.mean(axis=(0, 1))                           # (k,) one per feature map
     cam = np.maximum((features[0] * weights).sum(axis=-1), 0)   # (h, w)
     gradcam = _unit(_upsample(_unit(cam), x.shape[1], x.shape[2]))
-    return Saliency(c, score, saliency, gradcam, layer_name, float(probs[c]))
+    return Saliency(c, score, saliency, gradcam, layer_name, float(probs[c]),
+                    tuple(int(n) for n in cam.shape))
 
 
 def class_index(run: Run, name: str | None) -> int | None:
@@ -248,7 +250,8 @@ def show_saliency(run_dir: str | Path, image: str, out: str | os.PathLike | None
     name = run.class_names[maps.class_index]
     fig = figures.heatmaps_figure(model_input.pixels, [
         (f"saliency |d {maps.score} / d input|", maps.saliency, False),
-        (f"Grad-CAM on {maps.gradcam_layer}", maps.gradcam, True)],
+        (f"Grad-CAM on {maps.gradcam_layer}, {maps.gradcam_grid[0]}x{maps.gradcam_grid[1]}",
+         maps.gradcam, True)],
         f"{model_input.source}: {'class' if class_name else 'predicted class'} {name} "
         f"(p = {maps.probability:.3f})")
     return _write(run, fig, path)

@@ -7,15 +7,18 @@ keeps them in `$CONVOLAB_HOME/features/KEY.npy` and trains the head on them: the
 layer objects, so the full model's weights move, in seconds instead of minutes.
 
 KEY is a sha256 over the layers before the classifier head (their classes and settings,
-the base's name and input size), every weight of those layers (BatchNormalization's
-moving statistics included), the Keras backend and the image bytes. Any change of data,
-weights, image size or preprocessing makes a new key, so a stale entry is never read.
+the whole base's included), every weight of those layers (BatchNormalization's moving
+statistics included), the versions of convolab, Keras and the backend, and the image
+bytes. Any change of data, weights, image size, preprocessing or code makes a new key, so
+a stale entry is never read. The folder is kept under `CACHE_LIMIT_BYTES` (or
+`$CONVOLAB_FEATURE_CACHE_MB`): the least recently used files go first.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -28,6 +31,8 @@ from ..errors import ConvolabError
 FORMAT_VERSION = 1
 #: The layer whose output is the cached feature vector.
 POOL_LAYER = "avg_pool"
+#: The most the features folder may hold; `$CONVOLAB_FEATURE_CACHE_MB` overrides it.
+CACHE_LIMIT_BYTES = 4 * 1024**3
 
 
 def features_dir() -> Path:
@@ -72,19 +77,22 @@ def head_model(model):
 
 
 def _layer_signature(layer) -> list:
-    if hasattr(layer, "layers"):  # the base: its name says which; its weights are hashed
-        return [type(layer).__name__, layer.name, list(layer.input_shape[1:])]
-    config = dict(layer.get_config())
-    config.pop("name", None)
+    config = dict(layer.get_config())  # a nested base's config holds all of its layers
+    if not hasattr(layer, "layers"):
+        config.pop("name", None)  # a generated name says nothing about what it computes
     return [type(layer).__name__, config]
 
 
 def extractor_fingerprint(extractor) -> str:
-    """sha256 of what the extractor computes: its layers, its weights, the backend."""
+    """sha256 of what the extractor computes: its layers and their settings, its weights,
+    and the versions of the code that runs them (convolab, Keras, the backend)."""
     import keras
+
+    from .. import __version__
 
     digest = hashlib.sha256()
     signature = {"format": FORMAT_VERSION, "backend": keras.backend.backend(),
+                 "versions": [__version__, keras.__version__, _backend_version()],
                  "input": list(extractor.input_shape[1:]),
                  "layers": [_layer_signature(layer) for layer in extractor.layers]}
     digest.update(json.dumps(signature, sort_keys=True, default=str).encode())
@@ -93,6 +101,19 @@ def extractor_fingerprint(extractor) -> str:
         digest.update(str(value.shape).encode())
         digest.update(value.tobytes())
     return digest.hexdigest()
+
+
+def _backend_version() -> str:
+    import importlib.metadata
+
+    import keras
+
+    package = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(
+        keras.backend.backend(), keras.backend.backend())
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def images_fingerprint(images: np.ndarray) -> str:
@@ -125,6 +146,43 @@ def _read(path: Path, rows: int) -> np.ndarray | None:
     return features
 
 
+def cache_limit_bytes() -> int:
+    """The features folder's size limit: `$CONVOLAB_FEATURE_CACHE_MB` or CACHE_LIMIT_BYTES."""
+    text = os.environ.get("CONVOLAB_FEATURE_CACHE_MB", "").strip()
+    if not text:
+        return CACHE_LIMIT_BYTES
+    try:
+        return max(0, int(float(text) * 1024**2))
+    except ValueError:
+        raise ConvolabError(f"CONVOLAB_FEATURE_CACHE_MB={text!r} is not a number of "
+                            f"megabytes; set e.g. 2048, or unset it for "
+                            f"{CACHE_LIMIT_BYTES // 1024**2}")
+
+
+def prune(keep: Path | None = None, limit: int | None = None) -> list[Path]:
+    """Delete the least recently used cached features until the folder fits `limit` bytes
+    (default `cache_limit_bytes()`); `keep` is never deleted. Returns what was deleted."""
+    limit = cache_limit_bytes() if limit is None else limit
+    files = []
+    for path in features_dir().glob("*.npy"):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        files.append((stat.st_mtime, stat.st_size, path))
+    total = sum(size for _, size, _ in files)
+    deleted = []
+    for _, size, path in sorted(files):
+        if total <= limit:
+            break
+        if path == keep:
+            continue
+        path.unlink(missing_ok=True)
+        total -= size
+        deleted.append(path)
+    return deleted
+
+
 def cached_features(extractor, images: np.ndarray, *, fingerprint: str | None = None,
                     batch_size: int = 128, say=None) -> tuple[np.ndarray, dict]:
     """(features (N, D) float32, info) for `images`, from the cache when it has them.
@@ -139,6 +197,11 @@ def cached_features(extractor, images: np.ndarray, *, fingerprint: str | None = 
     key = hashlib.sha256(f"{fingerprint}:{images_fingerprint(images)}".encode()).hexdigest()
     path = features_dir() / f"{key[:32]}.npy"
     features = _read(path, len(images)) if path.is_file() else None
+    if features is not None:
+        try:
+            os.utime(path)  # recently used: the last to be pruned
+        except OSError:
+            pass
     info = {"hit": features is not None, "images": int(len(images)), "file": str(path)}
     if features is None:
         if say is not None:
@@ -153,6 +216,7 @@ def cached_features(extractor, images: np.ndarray, *, fingerprint: str | None = 
             with atomic.atomic_path(path) as tmp:
                 with open(tmp, "wb") as handle:
                     np.save(handle, features, allow_pickle=False)
+            prune(keep=path)
         except OSError:
             pass  # a read-only cache only costs the recomputation next time
     info["seconds"] = round(time.perf_counter() - started, 3)

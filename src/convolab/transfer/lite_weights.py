@@ -255,13 +255,17 @@ def pretrained_lite(name: str = "lite0", *, weights: str | os.PathLike | None = 
                                    classifier_activation=classifier_activation)
     try:
         _load_keras_weights(full, file)
-    except ConvolabError:
+    except ConvolabError as whole:
         if include_top:
             raise
         # A base without its classifier saved on its own (save_weights of include_top=False).
         base = efficientnet_lite.build(name, include_top=False, pooling=pooling,
                                        input_shape=input_shape)
-        _load_keras_weights(base, file)
+        try:
+            base.load_weights(file)
+        except Exception as exc:
+            raise ConvolabError(f"{whole} (nor as a base without its classifier: "
+                                f"{type(exc).__name__}: {' '.join(str(exc).split())[:80]})")
         return base
     if include_top:
         return full

@@ -135,7 +135,7 @@ def build_transfer_model(spec: dict, input_shape: tuple, num_classes: int,
     if crop:
         if 2 * crop >= min(height, width):
             raise ConvolabError(f"crop {crop} leaves nothing of {height}x{width} images; use a "
-                                f"crop below {min(height, width) // 2}")
+                                f"crop below {(min(height, width) + 1) // 2}")
         x = keras.layers.Cropping2D(crop, name="crop")(x)
         height, width = height - 2 * crop, width - 2 * crop
     for layer in adapt.input_adapter(b, s["image_size"], channels, (height, width)):
