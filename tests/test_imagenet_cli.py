@@ -1,6 +1,7 @@
 """`convolab imagenet`: real ImageNet weights classify real photos, from the command line."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -10,9 +11,10 @@ from PIL import Image
 skimage_data = pytest.importorskip("skimage.data")
 
 
-def convolab(*args):
+def convolab(*args, env=None):
     proc = subprocess.run([sys.executable, "-m", "convolab", *map(str, args)],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600,
+                          env=None if env is None else {**os.environ, **env})
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -36,7 +38,8 @@ def test_photos_get_their_imagenet_classes(photos):
 
 @pytest.mark.parametrize("args, words", [
     (["imagenet", "missing.jpg"], ["missing.jpg", "does not exist"]),
-    (["imagenet", "{photos}", "--backbone", "vgg16"], ["vgg16", "efficientnet_lite0"]),
+    (["imagenet", "{photos}", "--backbone", "vgg16", "--weights", "{photos}/none.h5"],
+     ["none.h5", "no such file", "vgg16"]),
     (["imagenet", "{photos}", "--backbone", "efficientnet_lite9"], ["did you mean"]),
     (["imagenet", "{photos}", "--top-k", "0"], ["--top-k"]),
 ])
@@ -45,3 +48,34 @@ def test_bad_input_is_one_line(photos, args, words):
     assert code == 2 and err.count("\n") == 1 and err.startswith("convolab: error: "), err
     for word in words:
         assert word in err
+
+
+def test_a_keras_classifier_offline_with_nothing_cached_says_what_and_how(photos, tmp_path):
+    code, out, err = convolab("imagenet", photos, "--backbone", "vgg16",
+                              env={"CONVOLAB_HOME": str(tmp_path / "home"),
+                                   "CONVOLAB_OFFLINE": "1"})
+    assert code == 2 and err.count("\n") == 1 and out == "", err
+    assert "vgg16_weights_tf_dim_ordering_tf_kernels.h5" in err  # the file with its top
+    assert "https://storage.googleapis.com/" in err and "--weights PATH" in err
+
+
+def test_a_keras_classifier_from_a_local_weights_file(photos, tmp_path):
+    """The path a downloaded file takes, with a MobileNetV2 classifier the test saved: 1000
+    ImageNet classes come out (the weights are untrained, so not the right ones)."""
+    import keras
+
+    from convolab.transfer.imagenet import imagenet_class_names
+
+    network = keras.applications.MobileNetV2(weights=None, classifier_activation="softmax",
+                                             name="mobilenet_v2")
+    weights = tmp_path / "mobilenet_v2.weights.h5"
+    network.save_weights(weights)
+    code, out, err = convolab("imagenet", photos, "--backbone", "mobilenet_v2", "--weights",
+                              weights, "--top-k", "2", "--json")
+    assert code == 0, err
+    predictions = json.loads(out)["predictions"]
+    assert len(predictions) == 2
+    names = imagenet_class_names()
+    for p in predictions:
+        assert [t["class"] for t in p["top"]] == [names[t["index"]] for t in p["top"]]
+        assert p["top"][0]["probability"] >= p["top"][1]["probability"] > 0

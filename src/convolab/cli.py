@@ -297,7 +297,8 @@ def cmd_predict(args) -> int:
 def cmd_imagenet(args) -> int:
     from .transfer.classify import classify_photos
 
-    results, errors = classify_photos(args.photos, backbone=args.backbone, top_k=args.top_k)
+    results, errors = classify_photos(args.photos, backbone=args.backbone, top_k=args.top_k,
+                                      weights=args.weights)
     if args.json:
         print(json.dumps({"predictions": results,
                           "errors": [{"path": p, "error": e} for p, e in errors]}, indent=2))
@@ -502,12 +503,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 
-    p = add("imagenet", help="classify photos into the 1000 ImageNet classes (real weights, "
-                             "offline)")
+    p = add("imagenet", help="classify photos into the 1000 ImageNet classes (real weights)")
     p.add_argument("photos", nargs="+", metavar="PHOTO_OR_FOLDER")
     p.add_argument("--backbone", default="efficientnet_lite0",
-                   help="efficientnet_lite0, efficientnet_lite1 or efficientnet_lite2 "
-                        "(default %(default)s)")
+                   help="any of `convolab backbones` (default %(default)s; the Lite ones "
+                        "need only a package index, the others the Keras weights host or "
+                        "--weights)")
+    p.add_argument("--weights", metavar="imagenet|PATH", default=None,
+                   help="a local weights file of the whole classifier, with its top")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_imagenet)

@@ -62,19 +62,41 @@ def _pins() -> dict[str, KerasWeights]:
     }
 
 
+def _top_pins() -> dict[str, KerasWeights]:
+    """The whole classifiers' files (with the 1000-class top), for `convolab imagenet`."""
+    vgg = f"vgg16{_TF_KERNELS}.h5"
+    resnet = f"resnet50{_TF_KERNELS}.h5"
+    inception = f"inception_v3{_TF_KERNELS}.h5"
+    return {
+        "vgg16": KerasWeights(vgg, f"{_GCS}vgg16/{vgg}", "64373286793e3c8b2b4e3219cbf3544b"),
+        "resnet50": KerasWeights(resnet, f"{_GCS}resnet/{resnet}",
+                                 "2cb95161c43110f7111970584f804107"),
+        "inception_v3": KerasWeights(inception, f"{_GCS}inception_v3/{inception}",
+                                     "9a0d58056eeedaa3f26cb7ebd46da564"),
+        "efficientnet_b0": KerasWeights(
+            "efficientnetb0.h5",
+            "https://storage.googleapis.com/keras-applications/efficientnetb0.h5",
+            "902e53a9f72be733fc0bcb005b3ebbac"),
+    }
+
+
 PINS = _pins()
+TOP_PINS = _top_pins()
 
 
-def weights_pin(backbone_name: str, image_size: int | None = None) -> KerasWeights:
-    """The file, URL and hash of a keras.applications backbone's ImageNet weights."""
+def weights_pin(backbone_name: str, image_size: int | None = None,
+                top: bool = False) -> KerasWeights:
+    """The file, URL and hash of a keras.applications backbone's ImageNet weights: the base
+    without its top, or with `top` the whole 1000-class classifier."""
     if backbone_name == "mobilenet_v2":
         rows = image_size if image_size in MOBILENET_V2_ROWS else 224
-        file = f"mobilenet_v2{_TF_KERNELS}_1.0_{rows}_no_top.h5"
+        file = f"mobilenet_v2{_TF_KERNELS}_1.0_{rows}{'' if top else '_no_top'}.h5"
         return KerasWeights(file, f"{_GCS}mobilenet_v2/{file}", None)
-    if backbone_name not in PINS:
+    pins = TOP_PINS if top else PINS
+    if backbone_name not in pins:
         raise ConvolabError(f"backbone {backbone_name!r} has no keras.applications ImageNet "
-                            f"weights; choose one of {', '.join([*PINS, 'mobilenet_v2'])}")
-    return PINS[backbone_name]
+                            f"weights; choose one of {', '.join([*pins, 'mobilenet_v2'])}")
+    return pins[backbone_name]
 
 
 def keras_hash(path: Path, file_hash: str) -> str:
@@ -117,11 +139,12 @@ def _cache_problem(path: Path, pin: KerasWeights) -> str | None:
     return f"{path.name} was not verified and was deleted"
 
 
-def imagenet_weights_path(backbone_name: str, image_size: int | None = None) -> Path:
-    """The verified ImageNet `_notop.h5` of a keras.applications backbone, from the cache
-    or downloaded into it. `image_size` matters only for MobileNetV2, which has weights
-    per input side."""
-    pin = weights_pin(backbone_name, image_size)
+def imagenet_weights_path(backbone_name: str, image_size: int | None = None,
+                          top: bool = False) -> Path:
+    """The verified ImageNet `_notop.h5` of a keras.applications backbone (with `top`, the
+    whole classifier's `.h5`), from the cache or downloaded into it. `image_size` matters
+    only for MobileNetV2, which has weights per input side."""
+    pin = weights_pin(backbone_name, image_size, top)
     path = cache_dir() / FOLDER / pin.file
     problem = _cache_problem(path, pin)
     if problem is None:
@@ -155,11 +178,14 @@ def _fold_imagenet_scaling(base) -> None:
     norm.finalize_state()
 
 
-def load_weights(base, backbone_name: str, path: str | os.PathLike) -> None:
+def load_weights(base, backbone_name: str, path: str | os.PathLike, top: bool = False) -> None:
     """Load a local weights file into a keras.applications `base`: Keras's ImageNet
-    `_notop.h5` (legacy layout) or a `.weights.h5` saved from the same base."""
+    `_notop.h5` (legacy layout) or a `.weights.h5` saved from the same base. With `top`,
+    `base` is the whole classifier and the file is its `.h5` with the top."""
     path = Path(path)
-    fix = f"pass a .h5 or .weights.h5 saved from a {backbone_name} base without its top"
+    fix = (f"pass a .h5 or .weights.h5 saved from a whole {backbone_name} classifier (with "
+           f"its 1000-class top)" if top else
+           f"pass a .h5 or .weights.h5 saved from a {backbone_name} base without its top")
     if not path.is_file():
         raise ConvolabError(f"{path}: no such weights file; {fix}")
     if not path.name.endswith((".h5", ".hdf5")):
