@@ -187,13 +187,10 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
             read_spec(config.model.name)
     phases, pretrained = None, False
     if is_transfer(spec):
-        from .transfer.model import check_spec
+        from .transfer.model import check_spec, refuse_batchnorm
 
         pretrained = check_spec(spec)["weights"] is not None
-        if config.model.batchnorm is not None:
-            raise ConvolabError("model.batchnorm adds or removes a preset's "
-                                "BatchNormalization; a transfer model keeps its base's own "
-                                "(frozen, in inference mode): leave batchnorm unset")
+        refuse_batchnorm(config.model.batchnorm)
         phases = plan(config)
     watch.lap("setup")
     d = config.data

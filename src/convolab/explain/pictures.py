@@ -47,10 +47,11 @@ def _spatial(layer) -> bool:
 def conv_layers(run: Run, why: str = "it has no filters or feature maps to show") -> list:
     """The model's Conv2D layers, in order, or a ConvolabError (saying `why`) if it has none."""
     layers = [layer for layer in run.model.layers if _layer_kind(layer) == "Conv2D"]
-    if not layers and _transfer_base(run.model) is not None:
+    base = None if layers else _transfer_base(run.model)
+    if base is not None:
         raise ConvolabError(f"{run.path} is a transfer run: its convolutions are inside the "
-                            f"{_transfer_base(run.model).name} base, so {why}; `convolab show "
-                            f"saliency` shows where the base looks")
+                            f"{base.name} base, so {why}; `convolab show saliency` shows "
+                            f"where the base looks")
     if not layers:
         raise ConvolabError(f"the model of {run.path} ({run.path / MODEL_FILE}) has no Conv2D "
                             f"layer, so {why}; train a CNN such as seed-cnn")

@@ -112,14 +112,11 @@ def create_model(name_or_spec: str | dict, *, input_shape=(28, 28, 1), num_class
     else:
         spec, origin, default_name = _locate(name_or_spec)
     if is_transfer(spec):
-        from ..transfer.model import build_transfer_model
+        from ..transfer.model import build_transfer_model, refuse_batchnorm
 
         if dropout is not None:
             spec["dropout"] = dropout
-        if batchnorm is not None:
-            raise ConvolabError("model.batchnorm adds or removes a preset's "
-                                "BatchNormalization; a transfer model keeps its base's own "
-                                "(frozen, in inference mode): leave batchnorm unset")
+        refuse_batchnorm(batchnorm)
         return build_transfer_model(spec, tuple(input_shape), num_classes,
                                     name or default_name, preprocessing=preprocessing,
                                     crop=crop, l1=l1, l2=l2)

@@ -45,43 +45,31 @@ class KerasWeights:
     file_hash: str | None  # md5 (32 hex) or sha256 (64 hex); None: Keras checks nothing
 
 
-def _pins() -> dict[str, KerasWeights]:
-    vgg = f"vgg16{_TF_KERNELS}_notop.h5"
-    resnet = f"resnet50{_TF_KERNELS}_notop.h5"
-    inception = f"inception_v3{_TF_KERNELS}_notop.h5"
-    return {
-        "vgg16": KerasWeights(vgg, f"{_GCS}vgg16/{vgg}", "6d6bbae143d832006294945121d1f1fc"),
-        "resnet50": KerasWeights(resnet, f"{_GCS}resnet/{resnet}",
-                                 "4d473c1dd8becc155b73f8504c6f6626"),
-        "inception_v3": KerasWeights(inception, f"{_GCS}inception_v3/{inception}",
-                                     "bcbd6486424b2319ff4ef7d526e38f63"),
-        "efficientnet_b0": KerasWeights(
-            "efficientnetb0_notop.h5",
-            "https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5",
-            "50bc09e76180e00e4465e1a485ddc09d"),
-    }
+#: backbone -> (folder URL, file stem, hash of `STEM_notop.h5`, hash of `STEM.h5` with the
+#: 1000-class top), as keras.applications fetches them.
+_KERAS_FILES = {
+    "vgg16": (f"{_GCS}vgg16/", f"vgg16{_TF_KERNELS}", "6d6bbae143d832006294945121d1f1fc",
+              "64373286793e3c8b2b4e3219cbf3544b"),
+    "resnet50": (f"{_GCS}resnet/", f"resnet50{_TF_KERNELS}", "4d473c1dd8becc155b73f8504c6f6626",
+                 "2cb95161c43110f7111970584f804107"),
+    "inception_v3": (f"{_GCS}inception_v3/", f"inception_v3{_TF_KERNELS}",
+                     "bcbd6486424b2319ff4ef7d526e38f63", "9a0d58056eeedaa3f26cb7ebd46da564"),
+    "efficientnet_b0": ("https://storage.googleapis.com/keras-applications/", "efficientnetb0",
+                        "50bc09e76180e00e4465e1a485ddc09d", "902e53a9f72be733fc0bcb005b3ebbac"),
+}
 
 
-def _top_pins() -> dict[str, KerasWeights]:
-    """The whole classifiers' files (with the 1000-class top), for `convolab imagenet`."""
-    vgg = f"vgg16{_TF_KERNELS}.h5"
-    resnet = f"resnet50{_TF_KERNELS}.h5"
-    inception = f"inception_v3{_TF_KERNELS}.h5"
-    return {
-        "vgg16": KerasWeights(vgg, f"{_GCS}vgg16/{vgg}", "64373286793e3c8b2b4e3219cbf3544b"),
-        "resnet50": KerasWeights(resnet, f"{_GCS}resnet/{resnet}",
-                                 "2cb95161c43110f7111970584f804107"),
-        "inception_v3": KerasWeights(inception, f"{_GCS}inception_v3/{inception}",
-                                     "9a0d58056eeedaa3f26cb7ebd46da564"),
-        "efficientnet_b0": KerasWeights(
-            "efficientnetb0.h5",
-            "https://storage.googleapis.com/keras-applications/efficientnetb0.h5",
-            "902e53a9f72be733fc0bcb005b3ebbac"),
-    }
+def _pins(top: bool) -> dict[str, KerasWeights]:
+    """The bases' files (`_notop.h5`), or with `top` the whole classifiers' (`.h5`)."""
+    pins = {}
+    for name, (folder, stem, notop_hash, top_hash) in _KERAS_FILES.items():
+        file = f"{stem}.h5" if top else f"{stem}_notop.h5"
+        pins[name] = KerasWeights(file, folder + file, top_hash if top else notop_hash)
+    return pins
 
 
-PINS = _pins()
-TOP_PINS = _top_pins()
+PINS = _pins(top=False)
+TOP_PINS = _pins(top=True)
 
 
 def weights_pin(backbone_name: str, image_size: int | None = None,

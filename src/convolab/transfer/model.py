@@ -67,6 +67,15 @@ def check_spec(spec: dict) -> dict:
             "head": head}
 
 
+def refuse_batchnorm(batchnorm: bool | None) -> None:
+    """A ConvolabError unless `model.batchnorm` is unset: a transfer model keeps its base's
+    own BatchNormalization."""
+    if batchnorm is not None:
+        raise ConvolabError("model.batchnorm adds or removes a preset's BatchNormalization; "
+                            "a transfer model keeps its base's own (frozen, in inference "
+                            "mode): leave batchnorm unset")
+
+
 def _head_layers(head: list) -> list:
     """Keras layers for the `head:` entries, checked like a sequential spec's layers."""
     from ..models.spec import check_arg_kinds, layer_arg_names, layer_class
