@@ -25,6 +25,10 @@ from .errors import ConvolabError
 from .timing import Stopwatch
 
 
+#: The image sets a finished run can be scored on (see `train`'s `holdout`).
+HOLDOUTS = ("test", "validation")
+
+
 def _as_config(config: Config | dict | None) -> Config:
     if config is None:
         return resolve_config()
@@ -150,7 +154,7 @@ def _progress_mode(verbose: int | str) -> int:
 
 def train(config: Config | dict | None = None, *, resume: str | Path | None = None,
           verbose: int | str = "auto", argv: list[str] | None = None,
-          extra_callbacks: list | None = None):
+          extra_callbacks: list | None = None, holdout: str = "test"):
     """Train the model described by `config` and return the finished `Run`.
 
     Args:
@@ -163,6 +167,9 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
             In a transfer run's frozen phase without augmentation, `fit` trains the head
             alone on cached features (`transfer.features`): there a callback's
             `self.model` is that head, whose input is the pooled features.
+        holdout: the images the finished run is scored on: "test" (the default), or
+            "validation" for a tuning trial, which must not see the test set; metrics.json
+            then holds `val_accuracy` and `val_loss` and says `evaluated_on`.
 
     Everything the user gave (config, paths, model name, dataset) is checked before Keras
     is imported, so a mistake is answered at once. `metrics.json` records where the
@@ -173,6 +180,8 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
     from .models.registry import is_transfer
     from .transfer.phases import Phase, optimizer_config, phase_at, plan
 
+    if holdout not in HOLDOUTS:
+        raise ConvolabError(f"holdout must be one of {', '.join(HOLDOUTS)}, got {holdout!r}")
     watch = Stopwatch()
     progress = _progress_mode(verbose)
     if resume is not None:
@@ -384,19 +393,21 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
     probe = phases is not None and all(caches_features(stage) for stage in stages)
     return finish_run(work_dir, final_dir, config, ds, state, argv,
                       watch=watch, training_phases=phase_clock.phases(),
-                      feature_cache=feature_cache, probe=probe,
+                      feature_cache=feature_cache, probe=probe, holdout=holdout,
                       say=print if progress else None)
 
 
 def finish_run(work_dir: Path, final_dir: Path, config: Config, ds, state: dict, argv=None,
                *, watch: Stopwatch | None = None, training_phases: dict | None = None,
-               feature_cache: dict | None = None, probe: bool = False, say=None):
+               feature_cache: dict | None = None, probe: bool = False, holdout: str = "test",
+               say=None):
     """Evaluate the best model on the test set, write metrics/plots/report, publish the run.
 
     `watch` holds the phases of the command so far and `training_phases` those of `fit`
     (see `callbacks.PhaseClock`); both go into metrics.json's `timing`. `feature_cache`:
     what the frozen-base feature cache did (`transfer.features`), for metrics.json; a
-    linear `probe` sends its test images through the cache as well.
+    linear `probe` sends its test images through the cache as well. `holdout`: "test", or
+    "validation" to score the run on its validation split and never touch the test set.
     """
     from .callbacks import read_history
     from .environment import describe_environment
@@ -412,13 +423,18 @@ def finish_run(work_dir: Path, final_dir: Path, config: Config, ds, state: dict,
         with atomic.atomic_path(work_dir / rundir.H5_FILE) as tmp:
             run.model.save(tmp)
     feature_cache = dict(feature_cache or {})
+    x_eval, y_eval = (ds.x_val, ds.y_val) if holdout == "validation" else (ds.x_test, ds.y_test)
     if not probe:
-        probs = run.predict(ds.x_test)
+        probs = run.predict(x_eval)
     else:
         from .transfer.features import predict_from_features
 
-        probs, feature_cache["test"] = predict_from_features(run.model, ds.x_test, say=say)
-    metrics = compute_metrics(ds.y_test, probs, ds.class_names)
+        probs, feature_cache[holdout] = predict_from_features(run.model, x_eval, say=say)
+    metrics = compute_metrics(y_eval, probs, ds.class_names)
+    if holdout == "validation":
+        metrics["val_accuracy"] = metrics.pop("test_accuracy")
+        metrics["val_loss"] = metrics.pop("test_loss")
+    metrics["evaluated_on"] = holdout
     rows = read_history(work_dir / rundir.HISTORY_FILE)
     metrics.update({
         "dataset": ds.name,
@@ -446,7 +462,7 @@ def finish_run(work_dir: Path, final_dir: Path, config: Config, ds, state: dict,
         plot_learning_curves(work_dir / rundir.HISTORY_FILE, plots / "learning_curves.png")
     plot_confusion_matrix(metrics["confusion_matrix"], ds.class_names,
                           plots / "confusion_matrix.png")
-    plot_misclassified(ds.x_test, ds.y_test, probs.argmax(axis=1), probs, ds.class_names,
+    plot_misclassified(x_eval, y_eval, probs.argmax(axis=1), probs, ds.class_names,
                        plots / "misclassified.png")
     watch.lap("plots")
     # The report reads metrics.json; the timing of the report itself is added after it.

@@ -188,9 +188,11 @@ def render_report(run_dir: str | os.PathLike) -> str:
     dataset = str(metrics.get("dataset") or section("data").get("name") or "unknown dataset")
     best = metrics.get("best_epoch")
     epochs = metrics.get("epochs_run")
+    held_out = "val" if metrics.get("evaluated_on") == "validation" else "test"
+    label = "validation" if held_out == "val" else "test"
     cards = [
-        _card("test accuracy", _percent(metrics.get("test_accuracy"))),
-        _card("test loss", _decimal(metrics.get("test_loss"))),
+        _card(f"{label} accuracy", _percent(metrics.get(f"{held_out}_accuracy"))),
+        _card(f"{label} loss", _decimal(metrics.get(f"{held_out}_loss"))),
         _card("macro F1", _decimal(metrics.get("macro_f1"))),
         _card("training time", _duration(metrics.get("train_seconds"))),
         _card("epochs run", str(epochs) if epochs is not None else "—"),

@@ -1,0 +1,1 @@
+"""Hyperparameter search: the learning-rate range test and Optuna studies over config fields."""

@@ -1,0 +1,266 @@
+"""What a study found: study.json, study.md, plots, best/config.yaml and a report page.
+
+The best trial is scored on the test set once (kept in `best/test_metrics.json`); every
+other number comes from the validation splits the trials were scored on.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import warnings
+from pathlib import Path
+
+import yaml
+from optuna.trial import TrialState
+
+from .. import atomic
+from . import storage as st
+from .study import (EPOCHS_ATTR, ERROR_ATTR, SECONDS_ATTR, SURPLUS_ATTR, TuneOptions,
+                    counted_trials)
+
+STUDY_JSON, STUDY_MD, REPORT_FILE = "study.json", "study.md", "report.html"
+BEST_DIR, BEST_CONFIG, BEST_TEST = "best", "config.yaml", "test_metrics.json"
+PLOTS = {  # file -> (optuna.visualization.matplotlib function, what it shows)
+    "optimization_history.png": ("plot_optimization_history", "the best value after each trial"),
+    "parallel_coordinate.png": ("plot_parallel_coordinate", "each trial's values and score"),
+    "param_importances.png": ("plot_param_importances", "how much each field mattered (fANOVA)"),
+    "intermediate_values.png": ("plot_intermediate_values", "each trial's score by epoch"),
+}
+
+
+def _trial_row(trial, retried_as: dict) -> dict:
+    attrs = trial.user_attrs
+    row = {
+        "number": trial.number,
+        "state": trial.state.name.lower(),
+        "params": dict(trial.params),
+        "value": trial.value if trial.values else None,
+        "epochs": attrs.get(EPOCHS_ATTR),
+        "train_seconds": attrs.get(SECONDS_ATTR),
+        "seconds": st.seconds_of(trial),
+        "run_dir": attrs.get(st.RUN_DIR_ATTR),
+        "worker": attrs.get(st.WORKER_ATTR),
+    }
+    if ERROR_ATTR in attrs:
+        row["error"] = attrs[ERROR_ATTR]
+    if st.RETRY_OF_ATTR in attrs:
+        row["retry_of"] = attrs[st.RETRY_OF_ATTR]
+    if trial.number in retried_as:
+        row["retried_as"] = retried_as[trial.number]
+    return row
+
+
+def _pruning_saved(rows: list[dict], base_epochs: int) -> dict:
+    """Epochs the pruned trials skipped, against the epochs they were set to run."""
+    pruned = [r for r in rows if r["state"] == "pruned" and r["epochs"] is not None]
+    planned = sum(int(r["params"].get("train.epochs", base_epochs)) for r in pruned)
+    ran = sum(int(r["epochs"]) for r in pruned)
+    finished = [r for r in rows if r["state"] == "complete" and r["epochs"]]
+    per_epoch = (sum(r["train_seconds"] or 0 for r in finished)
+                 / max(1, sum(r["epochs"] for r in finished)))
+    return {"pruned_trials": len(pruned), "epochs_planned": planned, "epochs_run": ran,
+            "epochs_saved": planned - ran,
+            "seconds_saved_estimate": round((planned - ran) * per_epoch, 1)}
+
+
+def _best_test(best_row: dict, best_dir: Path) -> dict | None:
+    """The best trial's test metrics, computed once and kept in best/test_metrics.json."""
+    from ..run import Run
+
+    path = best_dir / BEST_TEST
+    if path.is_file():
+        kept = json.loads(path.read_text())
+        if kept.get("trial") == best_row["number"]:
+            return kept
+    run_dir = Path(best_row["run_dir"] or "")
+    if not (run_dir / "metrics.json").is_file():
+        return None  # trained on another machine
+    metrics = Run.load(run_dir).evaluate()
+    kept = {"trial": best_row["number"], "run_dir": str(run_dir),
+            "test_accuracy": metrics["test_accuracy"], "test_loss": metrics["test_loss"],
+            "macro_f1": metrics["macro_f1"]}
+    atomic.write_json(path, kept)
+    return kept
+
+
+def _write_best_config(best_row: dict, best_dir: Path) -> str | None:
+    run_dir = Path(best_row["run_dir"] or "")
+    if not (run_dir / "config.yaml").is_file():
+        return None
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    config["out"] = None  # `convolab train best/config.yaml` makes a new run directory
+    text = (f"# The best trial ({best_row['number']}) of this study: "
+            f"`convolab train {best_dir / BEST_CONFIG}` trains it again.\n"
+            + yaml.safe_dump(config, sort_keys=False))
+    atomic.write_text(best_dir / BEST_CONFIG, text)
+    return str(best_dir / BEST_CONFIG)
+
+
+def _plots(study, plots_dir: Path) -> tuple[list[str], dict]:
+    """Draw the PLOTS that the study's trials allow; (written, {file: why not})."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import optuna
+    import optuna.visualization.matplotlib as ovm
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # "no complete trials" is said below
+    written, skipped = [], {}
+    plots_dir.mkdir(exist_ok=True)
+    for name, (function, _) in PLOTS.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                axes = getattr(ovm, function)(study)
+            figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
+            if name == "intermediate_values.png":
+                axes.set_xlabel("epoch (0 = the first)")
+                axes.set_ylabel(study.user_attrs.get("convolab", {}).get("monitor", "value"))
+            figure.set_size_inches(8, 5)
+            figure.tight_layout()
+            with atomic.atomic_path(plots_dir / name) as tmp:
+                figure.savefig(tmp, format="png", dpi=100)
+            written.append(name)
+        except Exception as exc:  # too few finished trials for this plot
+            skipped[name] = " ".join(str(exc).split())[:160] or type(exc).__name__
+        finally:
+            plt.close("all")
+    return written, skipped
+
+
+def write_results(study, options: TuneOptions, say=print) -> dict:
+    """Write the study's results into its folder and return study.json's content."""
+    study_dir = Path(options.study_dir)
+    meta = study.user_attrs.get("convolab", {})
+    trials = [t for t in study.get_trials(deepcopy=False)
+              if not t.user_attrs.get(SURPLUS_ATTR) and t.state != TrialState.WAITING]
+    retried_as = {t.user_attrs[st.RETRY_OF_ATTR]: t.number for t in trials
+                  if st.RETRY_OF_ATTR in t.user_attrs}
+    rows = [_trial_row(t, retried_as) for t in trials]
+    counts: dict = {}
+    for row in rows:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    summary = {
+        "study": str(study_dir),
+        "storage": (st.redact(options.storage) if options.storage
+                    else f"journal file {st.JOURNAL_FILE}"),
+        "monitor": options.monitor, "direction": study.direction.name.lower(),
+        "sampler": options.sampler, "pruner": options.pruner,
+        "trials_wanted": options.trials, "trials_counted": len(counted_trials(study)),
+        "counts": counts, "space": meta.get("space"), "base": meta.get("base"),
+        "pruning": _pruning_saved(rows, int((meta.get("base") or {}).get("train", {})
+                                            .get("epochs", 0))),
+        "trials": rows, "best": None,
+    }
+    complete = [r for r in rows if r["state"] == "complete"]
+    best_dir = study_dir / BEST_DIR
+    if complete:
+        best_row = next(r for r in rows if r["number"] == study.best_trial.number)
+        best_dir.mkdir(exist_ok=True)
+        summary["best"] = {"number": best_row["number"], "value": best_row["value"],
+                           "params": best_row["params"], "run_dir": best_row["run_dir"],
+                           "config": _write_best_config(best_row, best_dir),
+                           "test": _best_test(best_row, best_dir)}
+    written, skipped = _plots(study, study_dir / "plots")
+    summary["plots"], summary["plots_skipped"] = written, skipped
+    atomic.write_json(study_dir / STUDY_JSON, summary)
+    atomic.write_text(study_dir / STUDY_MD, render_markdown(summary))
+    atomic.write_text(study_dir / REPORT_FILE, render_report(summary))
+    _say_summary(summary, say)
+    return summary
+
+
+def _value(value) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def _param(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _note(row: dict) -> str:
+    if "retried_as" in row:
+        return f"worker lost; run again as trial {row['retried_as']}"
+    if "retry_of" in row:
+        return f"continues trial {row['retry_of']}"
+    return row.get("error", "")
+
+
+def _table(summary: dict) -> tuple[list[str], list[list[str]]]:
+    fields = list(summary["space"] or {})
+    header = ["trial", "state", summary["monitor"], *fields, "epochs", "seconds", "note"]
+    body = []
+    for row in summary["trials"]:
+        body.append([str(row["number"]), row["state"], _value(row["value"]),
+                     *(_param(row["params"].get(f, "")) for f in fields),
+                     str(row["epochs"] if row["epochs"] is not None else "—"),
+                     f"{row['seconds']:.1f}" if row["seconds"] is not None else "—",
+                     _note(row)])
+    return header, body
+
+
+def _best_lines(summary: dict) -> list[str]:
+    best = summary["best"]
+    if best is None:
+        return ["No trial has finished yet."]
+    lines = [f"Best: trial {best['number']}, {summary['monitor']} {best['value']:.4f} "
+             f"({', '.join(f'{k} {_param(v)}' for k, v in best['params'].items())})."]
+    if best["test"]:
+        lines.append(f"Its test accuracy (scored once, after the search): "
+                     f"{best['test']['test_accuracy']:.4f}, test loss "
+                     f"{best['test']['test_loss']:.4f}.")
+    if best["config"]:
+        lines.append(f"Train it again: `convolab train {best['config']}`.")
+    return lines
+
+
+def render_markdown(summary: dict) -> str:
+    """study.md: what was searched, the best trial and every trial's row."""
+    header, body = _table(summary)
+    p = summary["pruning"]
+    lines = [f"# Study {summary['study']}", "",
+             f"{summary['trials_counted']} of {summary['trials_wanted']} trials; "
+             f"{', '.join(f'{n} {s}' for s, n in sorted(summary['counts'].items()))}. "
+             f"Objective: {summary['direction']} {summary['monitor']} (validation split). "
+             f"Sampler {summary['sampler']}, pruner {summary['pruner']}, storage "
+             f"{summary['storage']}.", "", *_best_lines(summary), "",
+             f"Pruning stopped {p['pruned_trials']} trials, skipping {p['epochs_saved']} of "
+             f"their {p['epochs_planned']} epochs (about {p['seconds_saved_estimate']} s at "
+             f"the finished trials' seconds an epoch).", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in body]
+    lines += ["", "Plots: " + (", ".join(f"[{n}](plots/{n})" for n in summary["plots"])
+                               or "none yet (too few finished trials)")]
+    return "\n".join(lines) + "\n"
+
+
+def render_report(summary: dict) -> str:
+    """report.html: the same as study.md, with the plots shown."""
+    from ..report.page import html_page
+
+    header, body = _table(summary)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                   for row in body)
+    figures = "".join(
+        f'<figure><img src="plots/{html.escape(n)}" alt="{html.escape(PLOTS[n][1])}">'
+        f"<figcaption>{html.escape(PLOTS[n][1])}</figcaption></figure>"
+        for n in summary["plots"])
+    best = "".join(f"<p>{html.escape(line)}</p>" for line in _best_lines(summary))
+    page = f"""{best}
+<h2>Trials</h2>
+<table><tr>{head}</tr>{rows}</table>
+<h2>Plots</h2>
+{figures or "<p>Too few finished trials for plots yet.</p>"}"""
+    subtitle = html.escape(f"{summary['sampler']} sampler, {summary['pruner']} pruner, "
+                           f"{summary['direction']} {summary['monitor']}")
+    return html_page(f"Study {Path(summary['study']).name}", "study", subtitle, page)
+
+
+def _say_summary(summary: dict, say) -> None:
+    for line in _best_lines(summary):
+        say(line)
+    say(f"study: {Path(summary['study']) / STUDY_MD}")
+    say(f"report: {Path(summary['study']) / REPORT_FILE}")

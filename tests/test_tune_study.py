@@ -1,0 +1,203 @@
+"""`convolab tune` on real MNIST (a few hundred images): the study folder, continuing a
+study, refusing another one, failed and lost trials, kill -9 of two workers."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from cli_helpers import assert_user_error, run_cli
+from convolab.config import resolve_config
+from convolab.errors import ConvolabError
+from convolab.run import Run
+from convolab.tune.space import parse_space
+from convolab.tune.study import TuneOptions, load_study, trial_base, tune
+
+TINY = {"data": {"train_samples": 400, "validation_split": 0.25},
+        "train": {"epochs": 2, "batch_size": 64}}
+SPACE = {"train.lr": {"log": [1e-3, 2e-2]}, "train.batch_size": [32, 64]}
+
+
+def quiet(*args, **kwargs):
+    pass
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    base = resolve_config(overrides=TINY)
+    options = TuneOptions(study_dir=str(tmp_path_factory.mktemp("tune") / "study"), trials=3,
+                          pruner="none")
+    summary = tune(base, parse_space(SPACE, base), options, say=quiet)
+    return base, options, summary
+
+
+def test_study_folder_holds_trials_results_and_the_best_config(study):
+    base, options, summary = study
+    folder = Path(options.study_dir)
+    assert {p.name for p in folder.iterdir()} >= {"study.journal", "study.json", "study.md",
+                                                 "report.html", "plots", "trials", "best"}
+    assert json.loads((folder / "study.json").read_text()) == summary
+    rows = summary["trials"]
+    assert [r["number"] for r in rows] == [0, 1, 2]
+    assert all(r["state"] == "complete" and r["epochs"] == 2 for r in rows)
+    best = max(rows, key=lambda r: r["value"])
+    assert summary["best"]["number"] == best["number"]
+    for row in rows:  # each trial is an ordinary run directory, scored on validation only
+        run = Run.load(row["run_dir"])
+        assert run.config.train.lr == pytest.approx(row["params"]["train.lr"])
+        assert run.metrics["evaluated_on"] == "validation"
+        assert "test_accuracy" not in run.metrics
+        assert run.metrics["val_accuracy"] == pytest.approx(row["value"], abs=0.02)
+        assert (Path(row["run_dir"]) / "report.html").is_file()
+    assert {p.name for p in (folder / "plots").iterdir()} >= {
+        "optimization_history.png", "parallel_coordinate.png", "param_importances.png"}
+    table = (folder / "study.md").read_text()
+    assert "| trial | state | val_accuracy | train.lr | train.batch_size |" in table
+    assert table.count("| complete |") == 3
+
+
+def test_best_config_trains_as_it_is_and_test_is_scored_once(study):
+    base, options, summary = study
+    best = summary["best"]
+    config = resolve_config(file=best["config"])
+    assert config.train.lr == pytest.approx(best["params"]["train.lr"])
+    assert config.train.batch_size == best["params"]["train.batch_size"]
+    assert config.out is None and config.data.train_samples == 400
+    test = best["test"]
+    assert test["trial"] == best["number"] and 0.5 < test["test_accuracy"] <= 1.0
+    kept = Path(options.study_dir) / "best" / "test_metrics.json"
+    before = kept.stat().st_mtime_ns
+    again = tune(base, parse_space(SPACE, base), options, say=quiet)  # nothing left to run
+    assert len(again["trials"]) == 3 and kept.stat().st_mtime_ns == before
+
+
+def test_the_same_command_continues_and_more_trials_extend_it(study):
+    base, options, _ = study
+    more = TuneOptions(**{**options.__dict__, "trials": 4})
+    summary = tune(base, parse_space(SPACE, base), more, say=quiet)
+    assert [r["number"] for r in summary["trials"]] == [0, 1, 2, 3]
+    assert summary["trials_counted"] == 4
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"space": {**SPACE, "train.lr": {"log": [1e-4, 1e-2]}}}, ["another space", "train.lr"]),
+    ({"base": {"data": {"name": "fashion_mnist"}}}, ["another dataset", "mnist"]),
+    ({"base": {"model": {"dropout": 0.3}}}, ["another base", "model.dropout"]),
+])
+def test_a_study_made_otherwise_is_refused(study, change, words):
+    base, options, _ = study
+    other = resolve_config(overrides={**TINY, **change.get("base", {})})
+    space = parse_space(change.get("space", SPACE), other)
+    with pytest.raises(ConvolabError) as info:
+        tune(other, space, options, say=quiet)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_an_invalid_trial_config_fails_with_its_reason_and_the_study_goes_on(tmp_path):
+    base = resolve_config(overrides={**TINY, "model": {"batchnorm": True}})
+    space = parse_space({"model.backbone": [None, "mobilenet_v2"]}, base)
+    options = TuneOptions(study_dir=str(tmp_path / "s"), trials=2, sampler="grid",
+                          pruner="none")
+    summary = tune(base, space, options, say=quiet)
+    by_backbone = {r["params"]["model.backbone"]: r for r in summary["trials"]}
+    assert by_backbone["mobilenet_v2"]["state"] == "fail"
+    assert "batchnorm" in by_backbone["mobilenet_v2"]["error"]
+    assert by_backbone[None]["state"] == "complete"
+    assert summary["best"]["number"] == by_backbone[None]["number"]
+
+
+def test_a_trial_whose_worker_died_runs_again_and_counts_once(tmp_path):
+    base = resolve_config(overrides=TINY)
+    space = parse_space(SPACE, base)
+    options = TuneOptions(study_dir=str(tmp_path / "s"), trials=2, pruner="none")
+    Path(options.study_dir).mkdir()
+    lost = load_study(options, trial_base(base, "val_accuracy"), space)
+    trial = lost.ask()
+    space.suggest(trial)
+    trial.set_user_attr("worker", f"{os.uname().nodename}:{2**22 + 7}")  # no such process
+    summary = tune(base, space, options, say=quiet)
+    rows = {r["number"]: r for r in summary["trials"]}
+    assert rows[0]["state"] == "fail" and rows[0]["retried_as"] == 1  # queued at once
+    assert rows[1]["retry_of"] == 0 and rows[1]["params"] == rows[0]["params"]
+    assert sorted(r["state"] for r in summary["trials"]) == ["complete", "complete", "fail"]
+    assert summary["trials_counted"] == 2
+
+
+def _history_rows(folder: Path) -> int:
+    return sum(max(0, len(p.read_text().splitlines()) - 1)
+               for p in folder.glob("trials/*.partial/history.csv"))
+
+
+def test_kill_9_of_two_workers_loses_only_running_epochs(tmp_path):
+    """The whole tune (parent and both workers) is killed with SIGKILL after the first
+    epoch of a trial; the same command then finishes the study, the lost trials resumed
+    from their run directories, and no trial is counted twice."""
+    space = tmp_path / "space.yaml"
+    space.write_text("train.lr: {log: [1e-3, 1e-2]}\n")
+    study = tmp_path / "study"
+    command = [sys.executable, "-m", "convolab", "tune", "--train-samples", "400",
+               "--validation-split", "0.25", "--epochs", "4", "--batch-size", "32",
+               "--space", str(space), "--trials", "3", "--workers", "2", "--pruner", "none",
+               "--study", str(study)]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             start_new_session=True, cwd=tmp_path)
+    deadline = time.time() + 240
+    while _history_rows(study) < 1:
+        assert first.poll() is None, first.stdout.read().decode()
+        assert time.time() < deadline, "no trial finished an epoch in 240 s"
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    journal = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(study / "study.journal")))
+    before = optuna.load_study(study_name="convolab", storage=journal).trials
+    assert any(t.state == optuna.trial.TrialState.RUNNING for t in before)
+
+    second = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path,
+                            timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert "lost their worker" in second.stdout
+    summary = json.loads((study / "study.json").read_text())
+    counted = [r for r in summary["trials"] if "retried_as" not in r]
+    assert len(counted) == 3 and all(r["state"] == "complete" for r in counted)
+    assert len({r["run_dir"] for r in counted}) == 3
+    assert all(r["epochs"] == 4 for r in counted)
+    resumed = [r for r in counted if "retry_of" in r]
+    assert resumed, summary["trials"]
+    for row in resumed:  # resumed from the killed trial's run directory, not from zero
+        lost = next(r for r in summary["trials"] if r["number"] == row["retry_of"])
+        assert lost["state"] == "fail" and lost["run_dir"] == row["run_dir"]
+        assert len(Run.load(row["run_dir"]).history()) == 4
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--workers", "0"], ["--workers must be at least 1"]),
+    (["--trials", "0"], ["--trials must be at least 1"]),
+    (["--sampler", "tpee"], ["--sampler 'tpee'", "did you mean 'tpe'"]),
+    (["--monitor", "loss"], ["--monitor 'loss'", "val_accuracy"]),
+    (["--timeout", "-5"], ["--timeout"]),
+    (["--storage", "http://example.org/db"], ["not a database URL"]),
+    (["--storage", "sqlite:///x.db", "--workers", "2"], ["database is locked"]),
+    (["--storage", "postgresql://user:secret@127.0.0.1:9/db"], ["cannot be reached",
+                                                               "user:***@127.0.0.1"]),
+    (["--validation-split", "0", "--monitor", "val_accuracy"], ["validation"]),
+    (["--space", "missing.yaml"], ["missing.yaml does not exist"]),
+    (["--sampler", "grid"], ["grid search needs a list"]),
+])
+def test_bad_tune_input_is_one_line_and_writes_nothing(capsys, tmp_path, monkeypatch, argv,
+                                                       words):
+    monkeypatch.chdir(tmp_path)
+    started = time.perf_counter()
+    code, out, err = run_cli(capsys, "tune", "--study", "s", *argv)
+    assert_user_error(code, err, *words)
+    assert "secret" not in err
+    assert not (tmp_path / "s").exists() and not (tmp_path / "studies").exists()
+    assert time.perf_counter() - started < 10
