@@ -99,3 +99,31 @@ def test_transfer_speed_benchmark_writes_a_row_per_backbone(tmp_path):
     assert rows[0]["extract_images_per_second"]["median"] > 0
     assert rows[0]["fine_tune_images_per_second"]["median"] > 0
     assert "`efficientnet_lite0` | 32 |" in (tmp_path / "transfer_speed.md").read_text()
+
+
+def test_tune_evidence_benchmark_runs_resumes_and_summarises(tmp_path):
+    evidence = load_script("tune_evidence")
+    args = ["--datasets", "mnist", "--samplers", "random", "--reps", "1", "--trials", "2",
+            "--train-samples", "300", "--no-baselines", "--work", str(tmp_path / "work"),
+            "--out", str(tmp_path)]
+    summary = evidence.main(args)
+    assert [(s["dataset"], s["arm"], s["n"]) for s in summary] == [("mnist", "random", 1)]
+    rows = [json.loads(line) for line in
+            (tmp_path / "tune_evidence-runs.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and len(rows[0]["curve"]) == 2
+    assert rows[0]["curve"][1] >= rows[0]["curve"][0]  # the best so far never falls
+    assert 0 < rows[0]["test_accuracy"] <= 1
+    assert "| mnist | `random` |" in (tmp_path / "tune_evidence.md").read_text()
+    assert (tmp_path / "tune_evidence.png").is_file()
+    evidence.main(args)  # the study is done: nothing runs again
+    assert len((tmp_path / "tune_evidence-runs.jsonl").read_text().splitlines()) == 1
+
+
+def test_running_best_skips_lost_trials_and_keeps_the_maximum():
+    evidence = load_script("tune_evidence")
+    trials = [{"number": 0, "state": "complete", "value": 0.5},
+              {"number": 1, "state": "fail", "value": None, "retried_as": 3},
+              {"number": 2, "state": "pruned", "value": 0.9},
+              {"number": 3, "state": "complete", "value": 0.7},
+              {"number": 4, "state": "complete", "value": 0.6}]
+    assert evidence.running_best(trials) == [0.5, 0.5, 0.7, 0.7]
