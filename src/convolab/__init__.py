@@ -18,6 +18,13 @@ import os
 # 1.25x faster (an MLP 1.5x slower); see the README's performance section. Only a default:
 # it acts if TensorFlow is not imported yet, and TF_ENABLE_ONEDNN_OPTS=0 turns it off.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+# CONVOLAB_CPU_DEVICES=N splits the CPU into N devices for `--distribute` (distribute.py);
+# JAX reads its flag once, when it is imported, so it is set here.
+if os.environ.get("CONVOLAB_CPU_DEVICES", "").strip().isdigit():
+    from .distribute import xla_flags_with_cpu_devices
+
+    os.environ["XLA_FLAGS"] = xla_flags_with_cpu_devices(
+        os.environ.get("XLA_FLAGS", ""), int(os.environ["CONVOLAB_CPU_DEVICES"]))
 
 __version__ = "0.1.0"
 

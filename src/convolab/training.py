@@ -215,6 +215,7 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
     from .callbacks import (EpochLog, HistoryCSV, PhaseClock, ResumableEarlyStopping,
                             ResumableReduceLROnPlateau, RunCheckpoint, monitor_mode,
                             read_backup_state, read_history)
+    from .distribute import DataParallel
     from .models import load_spec
     from .models.batchnorm_check import warn_if_batchnorm_stale
 
@@ -224,167 +225,171 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
         if not config.model.backbone:
             spec = load_spec(config.model.name)
         state = None
-    keras.utils.set_random_seed(config.seed)
-    warn_if_flip_wrong(config.augment, ds.name)
-    model = build_classifier(config, spec, ds.input_shape, ds.num_classes)
-    if len(model.inputs) != 1:
-        raise ConvolabError(f"model {config.model.name} has {len(model.inputs)} inputs; "
-                            f"training on an image dataset needs exactly one")
-    t = config.train
-    n_outputs = len(model.outputs)
+    with DataParallel(config.train.distribute) as parallel:
+        keras.utils.set_random_seed(config.seed)
+        warn_if_flip_wrong(config.augment, ds.name)
+        model = build_classifier(config, spec, ds.input_shape, ds.num_classes)
+        if len(model.inputs) != 1:
+            raise ConvolabError(f"model {config.model.name} has {len(model.inputs)} inputs; "
+                                f"training on an image dataset needs exactly one")
+        t = config.train
+        parallel.check_batch(t.batch_size)
+        n_outputs = len(model.outputs)
 
-    def per_output(value):
-        """Several outputs (auxiliary heads) each take the same loss, metric and labels."""
-        return [value] * n_outputs if n_outputs > 1 else value
+        def per_output(value):
+            """Several outputs (auxiliary heads) each take the same loss, metric and labels."""
+            return [value] * n_outputs if n_outputs > 1 else value
 
-    if n_outputs > 1 and t.monitor.endswith("accuracy"):
-        raise ConvolabError(f"model {config.model.name} has {n_outputs} outputs, so there is "
-                            f"no single {t.monitor!r}; monitor val_loss or loss")
-    steps_per_epoch = math.ceil(len(ds.x_train) / t.batch_size)
-    if phases is None:
-        warn_if_batchnorm_stale(model, steps_per_epoch * t.epochs)
-    elif not pretrained:  # a base from scratch: its BatchNormalization learns in phase 2 only
-        warn_if_batchnorm_stale(model, steps_per_epoch * sum(
-            p.epochs for p in phases if p.unfreeze != "none"))
-    if t.label_smoothing > 0:
-        loss = keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing)
-        y_train = keras.utils.to_categorical(ds.y_train, ds.num_classes)
-        y_val = keras.utils.to_categorical(ds.y_val, ds.num_classes)
-    else:
-        loss = keras.losses.SparseCategoricalCrossentropy()
-        y_train, y_val = ds.y_train, ds.y_val
-    # A plain run is one stage of every epoch; a transfer run has its phases (phases.py).
-    stages = phases or [Phase(0, 0, t.epochs, t.lr, "none")]
-    epochs_done = int(state["epochs_done"]) if state else 0
-    start = phase_at(stages, epochs_done)
+        if n_outputs > 1 and t.monitor.endswith("accuracy"):
+            raise ConvolabError(f"model {config.model.name} has {n_outputs} outputs, so there is "
+                                f"no single {t.monitor!r}; monitor val_loss or loss")
+        steps_per_epoch = math.ceil(len(ds.x_train) / t.batch_size)
+        if phases is None:
+            warn_if_batchnorm_stale(model, steps_per_epoch * t.epochs)
+        elif not pretrained:  # a base from scratch: its BatchNormalization learns in phase 2 only
+            warn_if_batchnorm_stale(model, steps_per_epoch * sum(
+                p.epochs for p in phases if p.unfreeze != "none"))
+        if t.label_smoothing > 0:
+            loss = keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing)
+            y_train = keras.utils.to_categorical(ds.y_train, ds.num_classes)
+            y_val = keras.utils.to_categorical(ds.y_val, ds.num_classes)
+        else:
+            loss = keras.losses.SparseCategoricalCrossentropy()
+            y_train, y_val = ds.y_train, ds.y_val
+        # A plain run is one stage of every epoch; a transfer run has its phases (phases.py).
+        stages = phases or [Phase(0, 0, t.epochs, t.lr, "none")]
+        epochs_done = int(state["epochs_done"]) if state else 0
+        start = phase_at(stages, epochs_done)
 
-    def enter(stage: Phase) -> None:
-        """Set what learns in `stage`, then compile with its optimizer."""
-        if stage.number:
-            from .transfer.model import freeze_base, unfreeze
+        def enter(stage: Phase) -> None:
+            """Set what learns in `stage`, then compile with its optimizer."""
+            if stage.number:
+                from .transfer.model import freeze_base, unfreeze
 
-            if stage.unfreeze == "none":
-                freeze_base(model)
-            else:  # a pretrained base keeps its BatchNormalization statistics
-                unfreeze(model, stage.unfreeze, keep_batchnorm_frozen=pretrained)
-        model.compile(optimizer=make_optimizer(optimizer_config(config, stage),
-                                               steps_per_epoch),
-                      loss=per_output(loss), metrics=per_output(["accuracy"]),
-                      steps_per_execution=t.steps_per_execution)
-        # Create the optimizer's slots now, not inside the first traced training step: a
-        # step that creates variables is traced twice (~0.4 s more for the first step).
-        model.optimizer.build(model.trainable_variables)
+                if stage.unfreeze == "none":
+                    freeze_base(model)
+                else:  # a pretrained base keeps its BatchNormalization statistics
+                    unfreeze(model, stage.unfreeze, keep_batchnorm_frozen=pretrained)
+            model.compile(optimizer=make_optimizer(optimizer_config(config, stage),
+                                                   steps_per_epoch),
+                          loss=per_output(loss), metrics=per_output(["accuracy"]),
+                          steps_per_execution=t.steps_per_execution)
+            # Create the optimizer's slots now, not inside the first traced training step: a
+            # step that creates variables is traced twice (~0.4 s more for the first step).
+            model.optimizer.build(model.trainable_variables)
 
-    enter(stages[start])
-    if resume is None:
-        _start_run(config, spec, work_dir)  # only now: every check above has passed
+        enter(stages[start])
+        if resume is None:
+            _start_run(config, spec, work_dir)  # only now: every check above has passed
 
-    backup_dir = work_dir / rundir.BACKUP_DIR
-    initial_epoch, seconds_before, previous_rows = 0, 0.0, []
-    if state is not None:
-        weights = backup_dir / state["weights"]
-        try:
-            model.load_weights(weights)
-        except Exception as exc:
-            raise ConvolabError(f"{weights} cannot be read ({' '.join(str(exc).split())[:160]}); "
-                                f"the backup is damaged: delete {work_dir} and train again")
-        initial_epoch = epochs_done
-        seconds_before = float(state.get("train_seconds", 0.0))
-        previous_rows = [r for r in read_history(work_dir / rundir.HISTORY_FILE)
-                         if r["epoch"] < initial_epoch]
-    state = state or {}
+        backup_dir = work_dir / rundir.BACKUP_DIR
+        initial_epoch, seconds_before, previous_rows = 0, 0.0, []
+        if state is not None:
+            weights = backup_dir / state["weights"]
+            try:
+                model.load_weights(weights)
+            except Exception as exc:
+                reason = " ".join(str(exc).split())[:160]
+                raise ConvolabError(f"{weights} cannot be read ({reason}); the backup is "
+                                    f"damaged: delete {work_dir} and train again")
+            initial_epoch = epochs_done
+            seconds_before = float(state.get("train_seconds", 0.0))
+            previous_rows = [r for r in read_history(work_dir / rundir.HISTORY_FILE)
+                             if r["epoch"] < initial_epoch]
+        state = state or {}
 
-    clock = {}  # "start": when fit began; read by extra_state during fit
-    resumable = {}  # state key -> callback whose counters must survive a resume
-    if t.early_stopping is not None:
-        resumable["early_stopping"] = ResumableEarlyStopping(
-            monitor=t.monitor, patience=t.early_stopping, mode=monitor_mode(t.monitor),
-            resume_state=state.get("early_stopping"))
-    if t.lr_schedule == "plateau":
-        resumable["plateau"] = ResumableReduceLROnPlateau(
-            monitor=t.monitor, factor=0.2, patience=2, min_lr=t.lr / 1000,
-            mode=monitor_mode(t.monitor), resume_state=state.get("plateau"))
+        clock = {}  # "start": when fit began; read by extra_state during fit
+        resumable = {}  # state key -> callback whose counters must survive a resume
+        if t.early_stopping is not None:
+            resumable["early_stopping"] = ResumableEarlyStopping(
+                monitor=t.monitor, patience=t.early_stopping, mode=monitor_mode(t.monitor),
+                resume_state=state.get("early_stopping"))
+        if t.lr_schedule == "plateau":
+            resumable["plateau"] = ResumableReduceLROnPlateau(
+                monitor=t.monitor, factor=0.2, patience=2, min_lr=t.lr / 1000,
+                mode=monitor_mode(t.monitor), resume_state=state.get("plateau"))
 
-    def extra_state() -> dict:
-        extra = {key: cb.saved_state() for key, cb in resumable.items()}
-        extra["train_seconds"] = seconds_before + time.perf_counter() - clock["start"]
-        if clock.get("phase"):
-            extra["phase"] = clock["phase"]
-        return extra
+        def extra_state() -> dict:
+            extra = {key: cb.saved_state() for key, cb in resumable.items()}
+            extra["train_seconds"] = seconds_before + time.perf_counter() - clock["start"]
+            if clock.get("phase"):
+                extra["phase"] = clock["phase"]
+            return extra
 
-    history = HistoryCSV(work_dir / rundir.HISTORY_FILE, previous_rows=previous_rows)
-    callbacks = [history, *resumable.values()]
-    if config.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(work_dir / "tensorboard")))
-    ema_swap = None
-    if t.ema is not None:
-        # Validation and the saved best model use the averaged weights; training and the
-        # resume weights keep the raw ones (the averages travel in the optimizer state).
-        ema_swap = keras.callbacks.SwapEMAWeights()
-        callbacks.append(ema_swap)
-    callbacks.extend(extra_callbacks or [])
-    phase_clock = PhaseClock()  # just before the checkpoint: its epoch_end is the commit
-    callbacks.append(phase_clock)
-    # Last, so that what it commits includes every other callback's effect on the epoch.
-    checkpoint = RunCheckpoint(backup_dir, monitor=t.monitor, initial_state=state,
-                               extra_state=extra_state, ema_swap=ema_swap)
-    callbacks.append(checkpoint)
-    if progress == 2:
-        callbacks.append(EpochLog(t.epochs))
+        history = HistoryCSV(work_dir / rundir.HISTORY_FILE, previous_rows=previous_rows)
+        callbacks = [history, *resumable.values()]
+        if config.tensorboard:
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(work_dir / "tensorboard")))
+        ema_swap = None
+        if t.ema is not None:
+            # Validation and the saved best model use the averaged weights; training and the
+            # resume weights keep the raw ones (the averages travel in the optimizer state).
+            ema_swap = keras.callbacks.SwapEMAWeights()
+            callbacks.append(ema_swap)
+        callbacks.extend(extra_callbacks or [])
+        phase_clock = PhaseClock()  # just before the checkpoint: its epoch_end is the commit
+        callbacks.append(phase_clock)
+        # Last, so that what it commits includes every other callback's effect on the epoch.
+        checkpoint = RunCheckpoint(backup_dir, monitor=t.monitor, initial_state=state,
+                                   extra_state=extra_state, ema_swap=ema_swap)
+        callbacks.append(checkpoint)
+        if progress == 2:
+            callbacks.append(EpochLog(t.epochs))
 
-    x_train = ds.x_train.astype("float32")
-    validation = None
-    if len(ds.x_val):
-        validation = (ds.x_val.astype("float32"), per_output(y_val))
-    feature_cache: dict = {}  # what the feature cache did, for metrics.json
+        x_train = ds.x_train.astype("float32")
+        validation = None
+        if len(ds.x_val):
+            validation = (ds.x_val.astype("float32"), per_output(y_val))
+        feature_cache: dict = {}  # what the feature cache did, for metrics.json
 
-    def caches_features(stage: Phase) -> bool:
-        """A frozen phase without augmentation trains the head on cached base features."""
-        return stage.unfreeze == "none" and not config.augment.enabled
+        def caches_features(stage: Phase) -> bool:
+            """A frozen phase without augmentation trains the head on cached base features."""
+            return stage.unfreeze == "none" and not config.augment.enabled
 
-    def head_fit(model, x_train, validation):
-        """(head, train features, validation) for fitting the head alone (features.py)."""
-        from .transfer.features import head_on_features
+        def head_fit(model, x_train, validation):
+            """(head, train features, validation) for fitting the head alone (features.py)."""
+            from .transfer.features import head_on_features
 
-        say = print if progress else None
-        x_val = validation[0] if validation else x_train[:0]
-        head, f_train, f_val, info = head_on_features(model, x_train, x_val, say=say)
-        feature_cache.update(info)
-        head.compile(optimizer=model.optimizer, loss=per_output(loss),
-                     metrics=per_output(["accuracy"]), steps_per_execution=t.steps_per_execution)
-        checkpoint.saved_model = model
-        return head, f_train, (f_val, validation[1]) if validation else None
+            say = print if progress else None
+            x_val = validation[0] if validation else x_train[:0]
+            head, f_train, f_val, info = head_on_features(model, x_train, x_val, say=say)
+            feature_cache.update(info)
+            head.compile(optimizer=model.optimizer, loss=per_output(loss),
+                         metrics=per_output(["accuracy"]),
+                         steps_per_execution=t.steps_per_execution)
+            checkpoint.saved_model = model
+            return head, f_train, (f_val, validation[1]) if validation else None
 
-    watch.lap("build")
-    clock["start"] = time.perf_counter()
-    if initial_epoch < t.epochs and not state.get("stopped"):
-        try:
-            for index in range(start, len(stages)):
-                stage = stages[index]
-                if index > start:  # the next phase: the same callbacks carry on
-                    if checkpoint.state.get("stopped"):
-                        break
-                    enter(stage)
-                    history.previous_rows = history.rows
-                    checkpoint.initial_state = checkpoint.state
-                    for cb in resumable.values():
-                        cb.resume_state = cb.saved_state()
-                if stage.number:
-                    history.columns = {"phase": stage.number}
-                    clock["phase"] = stage.number
-                fit_model, fit_x, fit_validation = model, x_train, validation
-                if stage.number and caches_features(stage):
-                    fit_model, fit_x, fit_validation = head_fit(model, x_train, validation)
-                fit_model.fit(fit_x, per_output(y_train), batch_size=t.batch_size,
-                              epochs=stage.end_epoch,
-                              initial_epoch=max(initial_epoch, stage.first_epoch),
-                              validation_data=fit_validation, callbacks=callbacks,
-                              verbose=1 if progress == 1 else 0, shuffle=True)
-        except Exception:
-            if resume is None and read_backup_state(backup_dir) is None:
-                shutil.rmtree(work_dir, ignore_errors=True)  # no epoch finished: nothing kept
-            raise
-        state = checkpoint.state
+        watch.lap("build")
+        clock["start"] = time.perf_counter()
+        if initial_epoch < t.epochs and not state.get("stopped"):
+            try:
+                for index in range(start, len(stages)):
+                    stage = stages[index]
+                    if index > start:  # the next phase: the same callbacks carry on
+                        if checkpoint.state.get("stopped"):
+                            break
+                        enter(stage)
+                        history.previous_rows = history.rows
+                        checkpoint.initial_state = checkpoint.state
+                        for cb in resumable.values():
+                            cb.resume_state = cb.saved_state()
+                    if stage.number:
+                        history.columns = {"phase": stage.number}
+                        clock["phase"] = stage.number
+                    fit_model, fit_x, fit_validation = model, x_train, validation
+                    if stage.number and caches_features(stage):
+                        fit_model, fit_x, fit_validation = head_fit(model, x_train, validation)
+                    fit_model.fit(fit_x, per_output(y_train), batch_size=t.batch_size,
+                                  epochs=stage.end_epoch,
+                                  initial_epoch=max(initial_epoch, stage.first_epoch),
+                                  validation_data=fit_validation, callbacks=callbacks,
+                                  verbose=1 if progress == 1 else 0, shuffle=True)
+            except Exception:
+                if resume is None and read_backup_state(backup_dir) is None:
+                    shutil.rmtree(work_dir, ignore_errors=True)  # no epoch finished: nothing kept
+                raise
+            state = checkpoint.state
     watch.lap("train")
     if "best_file" not in state:
         raise ConvolabError(f"{work_dir} has no finished epoch to resume from; delete the "
@@ -394,13 +399,14 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
     return finish_run(work_dir, final_dir, config, ds, state, argv,
                       watch=watch, training_phases=phase_clock.phases(),
                       feature_cache=feature_cache, probe=probe, holdout=holdout,
+                      distributed=parallel.describe(),
                       say=print if progress else None)
 
 
 def finish_run(work_dir: Path, final_dir: Path, config: Config, ds, state: dict, argv=None,
                *, watch: Stopwatch | None = None, training_phases: dict | None = None,
                feature_cache: dict | None = None, probe: bool = False, holdout: str = "test",
-               say=None):
+               distributed: dict | None = None, say=None):
     """Evaluate the best model on the test set, write metrics/plots/report, publish the run.
 
     `watch` holds the phases of the command so far and `training_phases` those of `fit`
@@ -408,6 +414,7 @@ def finish_run(work_dir: Path, final_dir: Path, config: Config, ds, state: dict,
     what the frozen-base feature cache did (`transfer.features`), for metrics.json; a
     linear `probe` sends its test images through the cache as well. `holdout`: "test", or
     "validation" to score the run on its validation split and never touch the test set.
+    `distributed`: how training was split across devices (`distribute.DataParallel`).
     """
     from .callbacks import read_history
     from .environment import describe_environment
@@ -453,6 +460,8 @@ def finish_run(work_dir: Path, final_dir: Path, config: Config, ds, state: dict,
     })
     if feature_cache:
         metrics["feature_cache"] = feature_cache
+    if distributed:
+        metrics["distributed"] = distributed
     atomic.write_json(work_dir / rundir.ENVIRONMENT_FILE,
                       describe_environment(config.seed, argv))
     watch.lap("test")
