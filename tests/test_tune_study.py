@@ -191,6 +191,7 @@ def test_kill_9_of_two_workers_loses_only_running_epochs(tmp_path):
     (["--validation-split", "0", "--monitor", "val_accuracy"], ["validation"]),
     (["--space", "missing.yaml"], ["missing.yaml does not exist"]),
     (["--sampler", "grid"], ["grid search needs a list"]),
+    (["--out", "x"], ["drop --out", "--study"]),
 ])
 def test_bad_tune_input_is_one_line_and_writes_nothing(capsys, tmp_path, monkeypatch, argv,
                                                        words):

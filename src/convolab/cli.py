@@ -64,6 +64,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--label-smoothing", type=float, metavar="S")
     g.add_argument("--ema", type=float, metavar="MOMENTUM",
                    help="keep a moving average of the weights (e.g. 0.99); the saved model uses it")
+    g.add_argument("--distribute", action="store_true", default=None,
+                   help="split each batch across the local devices (GPUs; TensorFlow or JAX)")
     g.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without improvement; keep the best")
     g.add_argument("--monitor", help="metric for checkpoint/early stopping (default val_loss)")
@@ -104,7 +106,7 @@ FLAG_FIELDS = [
     ("epochs", "train", "epochs"), ("batch_size", "train", "batch_size"),
     ("optimizer", "train", "optimizer"), ("lr", "train", "lr"),
     ("lr_schedule", "train", "lr_schedule"), ("label_smoothing", "train", "label_smoothing"),
-    ("ema", "train", "ema"),
+    ("ema", "train", "ema"), ("distribute", "train", "distribute"),
     ("early_stopping", "train", "early_stopping"), ("monitor", "train", "monitor"),
     ("rotation_range", "augment", "rotation_range"),
     ("width_shift_range", "augment", "width_shift_range"),
@@ -195,6 +197,19 @@ def cmd_config(args) -> int:
         print("\n".join(list_presets()))
         return 0
     print(yaml.safe_dump(config_from_args(args).to_dict(), sort_keys=False), end="")
+    return 0
+
+
+def cmd_lr_find(args) -> int:
+    from .tune.lr_find import lr_find, summary_line
+
+    sweep = {name: value for name, value in (("steps", args.steps), ("start_lr", args.start_lr),
+                                             ("end_lr", args.end_lr)) if value is not None}
+    result = lr_find(config_from_args(args), out_dir=args.out,
+                     say=None if args.quiet else print, **sweep)
+    print(summary_line(result))
+    print(f"plot: {result['files']['png']}")
+    print(f"data: {result['files']['json']}")
     return 0
 
 
@@ -364,6 +379,28 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    from .tune.space import load_space
+    from .tune.study import TuneOptions, default_study_dir, tune
+
+    if args.out:
+        raise ConvolabError("tune writes each trial's run directory under its study folder; "
+                            "drop --out (choose the folder with --study DIR)")
+    base = config_from_args(args)
+    options = TuneOptions(study_dir=str(args.study or default_study_dir(base)),
+                          trials=args.trials, timeout=args.timeout, storage=args.storage,
+                          workers=args.workers, sampler=args.sampler, pruner=args.pruner,
+                          monitor=args.monitor or "val_accuracy", grace=args.grace)
+    options.check()  # before the space, whose checks build configs
+    space = load_space(args.space, base)
+    say = (lambda *a, **k: None) if args.quiet else print
+    summary = tune(base, space, options, say=say)
+    if args.quiet and summary["best"]:
+        print(f"best trial {summary['best']['number']}: {options.monitor} "
+              f"{summary['best']['value']:.4f}; {options.study_dir}/study.md")
+    return 0
+
+
 def _explain_train_numpy_parser() -> argparse.ArgumentParser:
     """The flags of `convolab explain train-numpy` (see cmd_explain)."""
     from .explain import train_numpy as tn
@@ -471,6 +508,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the config presets")
     p.set_defaults(func=cmd_config)
 
+    p = add("lr-find", help="learning-rate range test: suggest a --lr for a config (same "
+                            "flags as train)",
+            description="Train a fresh copy of the config's model while the learning rate "
+                        "grows exponentially every step; suggest a learning rate from the "
+                        "loss curve. --out DIR is the folder for lr_find.json and "
+                        "lr_find.png (default runs/lr-find-<model>-<data>-<time>); no run "
+                        "directory is written.")
+    _add_train_flags(p)
+    p.add_argument("--steps", type=int, metavar="N",
+                   help="most training steps (default: one epoch, kept within 100 to 300)")
+    p.add_argument("--start-lr", type=float, metavar="X", help="first learning rate "
+                                                                  "(default 1e-7)")
+    p.add_argument("--end-lr", type=float, metavar="X", help="last learning rate (default 10)")
+    p.set_defaults(func=cmd_lr_find)
+
     p = add("data", help="fetch or describe a dataset")
     p.add_argument("action", choices=["fetch", "info", "list"])
     p.add_argument("name", nargs="?", help="mnist, fashion_mnist, digits, folder:PATH, npz:PATH")
@@ -558,6 +610,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="runs and results; the same DIR again skips "
                                                 "finished runs (default runs/compare-<time>)")
     p.set_defaults(func=cmd_compare)
+
+    from .tune import study as tn
+
+    p = add("tune", help="search learning rate, batch size, epochs, regularization (any "
+                         "config field) with Optuna; resumable, pruned, several workers",
+            description="Run an Optuna study: each trial trains the config (same flags as "
+                        "train) with values drawn from --space, scored on the validation "
+                        "split by --monitor (val_accuracy or val_loss; default val_accuracy). "
+                        "The same command continues a study.")
+    _add_train_flags(p)
+    p.add_argument("--space", metavar="SPACE.yaml",
+                   help="the fields to search and their ranges (default: lr, batch size, "
+                        "epochs, dropout and L2)")
+    p.add_argument("--trials", type=int, default=20,
+                   help="trials the study should have in all (default %(default)s)")
+    p.add_argument("--timeout", type=float, metavar="S",
+                   help="start no new trial after S seconds")
+    p.add_argument("--study", metavar="DIR",
+                   help="the study folder (default studies/<model>-<dataset>)")
+    p.add_argument("--storage", metavar="URL",
+                   help="a database shared by several machines, e.g. "
+                        "postgresql://user:pw@host/db (default: a journal file in the folder)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes on this machine (default %(default)s)")
+    p.add_argument("--sampler", default="tpe", help=f"{', '.join(tn.SAMPLERS)} "
+                                                    f"(default %(default)s)")
+    p.add_argument("--pruner", default="median", help=f"{', '.join(tn.PRUNERS)} "
+                                                      f"(default %(default)s)")
+    p.add_argument("--grace", type=float, default=tn.st.DEFAULT_GRACE_SECONDS, metavar="S",
+                   help="a trial silent for S seconds lost its worker and runs again "
+                        "(default %(default)s)")
+    p.set_defaults(func=cmd_tune)
 
     p = add("explain", help="look inside a CNN: `explain RUN_DIR IMAGE` walks an image "
                             "through it; `explain train-numpy` trains the NumPy reference CNN",
