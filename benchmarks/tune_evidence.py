@@ -8,7 +8,9 @@ default search space (learning rate, batch size, epochs, Dropout, L2) on a strat
 subset of `--train-samples` images (a tenth held out for validation, the objective), one
 with the TPE sampler and one with random search, both with the median pruner. Repetition r
 uses seed r (its own subset, split and initial weights) and its own sampler seed. Each
-study's best trial is scored once on the whole test set.
+study's best trial is scored once on the whole test set. TPE starts with 10 random trials;
+with the same sampler seed they are the same 10 as random search's first ones, so the two
+curves part at trial 11 (common random numbers: the comparison is of what TPE does next).
 
 Baselines on the same subset, one run a seed: the default recipe (`convolab train` with
 no flags) and the hand-made presets (`fast` / `fashion-fast`, and `keras-io`), which train
