@@ -393,11 +393,18 @@ def cmd_tune(args) -> int:
                           monitor=args.monitor or "val_accuracy", grace=args.grace)
     options.check()  # before the space, whose checks build configs
     space = load_space(args.space, base)
-    say = (lambda *a, **k: None) if args.quiet else print
-    summary = tune(base, space, options, say=say)
+    summary = tune(base, space, options, say=None if args.quiet else print)
     if args.quiet and summary["best"]:
         print(f"best trial {summary['best']['number']}: {options.monitor} "
               f"{summary['best']['value']:.4f}; {options.study_dir}/study.md")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .serve.server import serve
+
+    serve(args.run_dirs, host=args.host, port=args.port, max_body_mb=args.max_body_mb,
+          max_batch=args.max_batch, use_onnx=not args.no_onnx, say=print)
     return 0
 
 
@@ -642,6 +649,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a trial silent for S seconds lost its worker and runs again "
                         "(default %(default)s)")
     p.set_defaults(func=cmd_tune)
+
+    p = add("serve", help="serve runs over HTTP: the prediction API (TensorFlow Serving's "
+                          "REST shape) and its /docs")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished run directories")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default %(default)s: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="(default %(default)s)")
+    p.add_argument("--max-body-mb", type=float, default=10.0, metavar="MB",
+                   help="largest request body (default %(default)s MB; 413 above)")
+    p.add_argument("--max-batch", type=int, default=64, metavar="N",
+                   help="most instances in one predict request (default %(default)s)")
+    p.add_argument("--no-onnx", action="store_true",
+                   help="predict through Keras even where the run has an ONNX export")
+    p.set_defaults(func=cmd_serve)
 
     p = add("explain", help="look inside a CNN: `explain RUN_DIR IMAGE` walks an image "
                             "through it; `explain train-numpy` trains the NumPy reference CNN",

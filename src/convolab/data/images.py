@@ -6,6 +6,7 @@ image cannot exhaust memory.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -18,8 +19,19 @@ from ..errors import ConvolabError
 #: Largest image (width x height) convolab decodes: 50 megapixels, above any phone photo.
 MAX_PIXELS = 50_000_000
 
+#: The image types convolab decodes (PIL's names), whatever a file is called.
+IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
+
 #: File suffixes treated as images when a folder is scanned.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+class ImageTooLarge(ConvolabError):
+    """An image above MAX_PIXELS (refused before decoding)."""
+
+
+class NotAnImage(ConvolabError):
+    """Bytes that are none of the IMAGE_FORMATS."""
 
 
 def read_image(path: str | os.PathLike) -> Image.Image:
@@ -31,27 +43,44 @@ def read_image(path: str | os.PathLike) -> Image.Image:
         raise ConvolabError(f"image {path} is a folder, not an image file")
     if path.stat().st_size == 0:
         raise ConvolabError(f"image {path} is empty (0 bytes); replace it with a real image")
+    return decode_image(path, f"image {path}", f"{path} is")
+
+
+def read_image_bytes(data: bytes, name: str = "the upload") -> Image.Image:
+    """Decode an image sent as bytes (an upload), or raise a ConvolabError naming `name`."""
+    if not data:
+        raise ConvolabError(f"{name} is empty (0 bytes); send a PNG, JPEG, GIF, BMP or WebP "
+                            f"image")
+    return decode_image(io.BytesIO(data), name, f"{name} is")
+
+
+def decode_image(source, name: str, subject: str) -> Image.Image:
+    """Decode `source` (a path or a binary file) after checking its size and real type.
+
+    The type comes from the bytes (PIL's identification, limited to IMAGE_FORMATS), never
+    from a file name; the size is read from the header before any pixel is decoded.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(source, formats=IMAGE_FORMATS) as img:
                 width, height = img.size
                 if width * height > MAX_PIXELS:
-                    raise ConvolabError(
-                        f"image {path} is {width}x{height} pixels, above the limit of "
+                    raise ImageTooLarge(
+                        f"{name} is {width}x{height} pixels, above the limit of "
                         f"{MAX_PIXELS:,} pixels; shrink it before using it")
                 img.load()
                 return img.copy()
     except ConvolabError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ConvolabError(f"image {path} is larger than the limit of {MAX_PIXELS:,} pixels; "
+        raise ImageTooLarge(f"{name} is larger than the limit of {MAX_PIXELS:,} pixels; "
                             f"shrink it before using it")
     except UnidentifiedImageError:
-        raise ConvolabError(f"{path} is not an image convolab can read (PNG, JPEG, BMP or GIF); "
-                            f"remove it or convert it")
+        raise NotAnImage(f"{subject} not an image convolab can read (PNG, JPEG, GIF, BMP or "
+                         f"WebP); remove it or convert it")
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ConvolabError(f"image {path} is corrupt or truncated ({exc}); "
+        raise ConvolabError(f"{name} is corrupt or truncated ({exc}); "
                             f"replace it with a complete file")
 
 

@@ -367,9 +367,14 @@ def _worker_process(payload: dict) -> None:
     base = config_from_dict(payload["base"])
     space = parse_space(payload["space"], base)
     try:
-        Worker(options, base, space, payload["index"], orphan_exit=True).run(payload["deadline"])
+        Worker(options, base, space, payload["index"], say=_silent if payload["quiet"] else print,
+               orphan_exit=True).run(payload["deadline"])
     except KeyboardInterrupt:
         pass
+
+
+def _silent(*args, **kwargs) -> None:
+    pass
 
 
 def tune(base: Config, space: SearchSpace, options: TuneOptions, say=print) -> dict:
@@ -378,10 +383,12 @@ def tune(base: Config, space: SearchSpace, options: TuneOptions, say=print) -> d
     Each trial trains `base` with the values `space` draws, in a run directory under
     `<study>/trials/`, scored on its validation split by `options.monitor`. With
     `options.workers` > 1 the trials run in that many processes on this machine; more
-    machines join by running the same call with the same `options.storage`.
+    machines join by running the same call with the same `options.storage`. `say`:
+    a print-like function for progress, or None for none (in the workers too).
     """
     from .results import write_results
 
+    quiet, say = say is None, say or _silent
     options.check()
     if options.sampler == "grid":  # refuses a continuous range now, before any folder
         points = len(grid_points(space, 0))
@@ -409,16 +416,16 @@ def tune(base: Config, space: SearchSpace, options: TuneOptions, say=print) -> d
     if options.workers == 1:
         Worker(options, base, space, say=say).run(deadline)
     else:
-        _run_processes(options, base, space, deadline)
+        _run_processes(options, base, space, deadline, quiet)
     return write_results(load_study(options, base, space), options, say=say)
 
 
 def _run_processes(options: TuneOptions, base: Config, space: SearchSpace,
-                   deadline: float | None) -> None:
+                   deadline: float | None, quiet: bool) -> None:
     """Run `options.workers` worker processes and wait for them all."""
     context = multiprocessing.get_context("spawn")
     payload = {"options": asdict(options), "base": base.to_dict(), "space": space.as_dict(),
-               "deadline": deadline}
+               "deadline": deadline, "quiet": quiet}
     processes = [context.Process(target=_worker_process, args=({**payload, "index": i},),
                                  name=f"convolab-tune-{i + 1}")
                  for i in range(options.workers)]

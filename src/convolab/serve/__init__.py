@@ -1,0 +1,1 @@
+"""`convolab serve`: the runs behind an HTTP API (api.py) with its limits (limits.py)."""
