@@ -280,7 +280,7 @@ def walk(net: nr.Sequential, image: np.ndarray,
     return steps
 
 
-def _mirror(run: Run) -> nr.Sequential:
+def mirror(run: Run) -> nr.Sequential:
     """The run's model as a NumPy network, or a ConvolabError saying why it cannot be."""
     from .keras_bridge import from_keras
 
@@ -305,17 +305,30 @@ def explain_image(run_dir: str | Path, image: str,
                   position: tuple[int, int] | None = None) -> Walkthrough:
     """Walk IMAGE (a file or `test:INDEX`) through the run's model in NumPy (see module doc)."""
     run = Run.load(run_dir)
-    net = _mirror(run)
+    net = mirror(run)
     model_input: ModelInput = load_input(run, image)
-    steps = walk(net, model_input.pixels, position)
+    return explain_pixels(run, net, model_input.pixels, position, source=model_input.source,
+                          stem=model_input.stem, true_label=model_input.true_label)
+
+
+def explain_pixels(run: Run, net: nr.Sequential, pixels: np.ndarray,
+                   position: tuple[int, int] | None = None, *, source: str = "the image",
+                   stem: str = "image", true_label: int | None = None,
+                   keras_predict=None) -> Walkthrough:
+    """Walk model input `pixels` (H, W, C) through `net`, checked against Keras.
+
+    `keras_predict`: a function (N, H, W, C) -> probabilities to check against; defaults
+    to the run's own `predict`.
+    """
+    steps = walk(net, pixels, position)
     probabilities = steps[-1].output
-    keras_probabilities = run.predict(model_input.pixels[None])[0]
+    keras_probabilities = (keras_predict or run.predict)(pixels[None])[0]
     diff = float(np.abs(probabilities - keras_probabilities).max())
     if not diff <= MATCH_TOLERANCE:
-        raise ConvolabError(f"the NumPy reference and Keras disagree on {image} by {diff:.2g} "
+        raise ConvolabError(f"the NumPy reference and Keras disagree on {source} by {diff:.2g} "
                             f"(more than {MATCH_TOLERANCE}); the walk-through would not show "
                             f"what {run.path / MODEL_FILE} computes, so it is not written")
-    return Walkthrough(run_dir=run.path, source=model_input.source, stem=model_input.stem,
-                       image=model_input.pixels, true_label=model_input.true_label,
-                       class_names=run.class_names, steps=steps, probabilities=probabilities,
-                       keras_probabilities=keras_probabilities, max_abs_diff=diff)
+    return Walkthrough(run_dir=run.path, source=source, stem=stem, image=pixels,
+                       true_label=true_label, class_names=run.class_names, steps=steps,
+                       probabilities=probabilities, keras_probabilities=keras_probabilities,
+                       max_abs_diff=diff)

@@ -24,11 +24,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.staticfiles import StaticFiles
 
 from ..data.images import ImageTooLarge, NotAnImage, read_image_bytes
 from ..errors import ConvolabError
+from ..i18n import pick_language
 from .limits import ApiError, BodyLimit, Limits
 from .models import ServedModel
+from .page import STATIC_DIR, render_page
 
 log = logging.getLogger("convolab.serve")
 
@@ -80,7 +83,8 @@ def _instance(model: ServedModel, value, where: str) -> np.ndarray:
         raise ApiError(422, str(exc))
 
 
-def _instances(body: bytes, content_type: str, limits: Limits) -> list:
+def _payload(body: bytes, content_type: str, fields: tuple[str, ...]) -> dict:
+    """The JSON object of a request, with only `fields` (and TF Serving's signature_name)."""
     if content_type and "json" not in content_type:
         raise ApiError(415, f"the body must be JSON (Content-Type: application/json), got "
                             f"{content_type}")
@@ -90,18 +94,33 @@ def _instances(body: bytes, content_type: str, limits: Limits) -> list:
         raise ApiError(422, f"the body is not valid JSON ({exc})")
     if not isinstance(payload, dict):
         raise ApiError(422, "the body must be a JSON object: {\"instances\": [...]}")
-    unknown = sorted(set(payload) - {"instances", "signature_name"})
+    unknown = sorted(set(payload) - {*fields, "signature_name"})
     if unknown:
-        raise ApiError(422, f"{unknown[0]}: unknown field; send {{\"instances\": [...]}}")
+        raise ApiError(422, f"{unknown[0]}: unknown field; the fields are "
+                            f"{', '.join(fields)}")
+    return payload
+
+
+def _instances(payload: dict, limit: int) -> list:
     if "instances" not in payload:
         raise ApiError(422, "instances: missing; send {\"instances\": [...]}")
     instances = payload["instances"]
     if not isinstance(instances, list) or not instances:
         raise ApiError(422, "instances: must be a non-empty list")
-    if len(instances) > limits.max_batch:
+    if len(instances) > limit:
         raise ApiError(413, f"instances: {len(instances)} in one request, more than the limit "
-                            f"of {limits.max_batch}; split them over several requests")
+                            f"of {limit}; split them over several requests")
     return instances
+
+
+def _index(payload: dict, field: str, size: int) -> int:
+    value = payload.get(field)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiError(422, f"{field}: missing or not a whole number")
+    if not 0 <= value < size:
+        raise ApiError(422, f"{field}: {value} is outside 0..{size - 1} (the first "
+                            f"convolution's output)")
+    return value
 
 
 def _result(model: ServedModel, probs: np.ndarray, top_k: int = 3) -> dict:
@@ -113,8 +132,10 @@ def _result(model: ServedModel, probs: np.ndarray, top_k: int = 3) -> dict:
 def create_app(models: dict[str, ServedModel], limits: Limits | None = None):
     """The ASGI app serving `models` (see the module docstring), with its body limit."""
     from .docs import docs_page
+    from .inspect import Inspector
 
     limits = limits or Limits()
+    inspectors = {name: Inspector(model) for name, model in models.items()}
     app = FastAPI(title="convolab", docs_url=None, redoc_url=None,
                   description="Predictions of convolab runs, in TensorFlow Serving's REST shape.")
 
@@ -169,8 +190,9 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None):
               openapi_extra={"requestBody": PREDICT_BODY})
     async def predict(name: str, request: Request):
         model = _model(models, name)
-        instances = _instances(await request.body(), request.headers.get("content-type", ""),
-                               limits)
+        payload = _payload(await request.body(), request.headers.get("content-type", ""),
+                           ("instances",))
+        instances = _instances(payload, limits.max_batch)
 
         def work():
             batch = np.stack([_instance(model, value, f"instances[{i}]")
@@ -193,6 +215,45 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None):
                     "input": np.rint(pixels[..., 0]).astype(int).tolist()}
 
         return await run_in_threadpool(work)
+
+    async def one_input(name: str, request: Request, fields: tuple[str, ...]):
+        """(inspector, model input, payload) of a page request about one image."""
+        model = _model(models, name)
+        payload = _payload(await request.body(), request.headers.get("content-type", ""),
+                           fields)
+        instance = _instances(payload, 1)[0]
+        pixels = await run_in_threadpool(_instance, model, instance, "instances[0]")
+        return inspectors[name], pixels, payload
+
+    @app.post("/v1/models/{name}:inspect", summary="What the page shows of one image: the "
+              "prepared input, probabilities, feature maps and kernels",
+              openapi_extra={"requestBody": PREDICT_BODY})
+    async def inspect(name: str, request: Request):
+        inspector, pixels, _ = await one_input(name, request, ("instances",))
+        return await run_in_threadpool(inspector.inspect, pixels)
+
+    @app.post("/v1/models/{name}:explain", summary="One convolution of one image written "
+              "out (at row, col of the first convolution's output), layer by layer")
+    async def explain(name: str, request: Request):
+        inspector, pixels, payload = await one_input(name, request, ("instances", "row", "col"))
+        if not inspector.can_explain:
+            raise ApiError(422, inspector.explain_note or f"model {name} has no convolution "
+                                                          f"to write out")
+        height, width = inspector.first_conv_shape
+        row, col = _index(payload, "row", height), _index(payload, "col", width)
+        try:
+            sections = await run_in_threadpool(inspector.explain, pixels, row, col)
+        except ConvolabError as exc:
+            raise ApiError(422, str(exc))
+        return {"sections": sections}
+
+    @app.get("/", include_in_schema=False)
+    def page(request: Request, lang: str | None = None):
+        chosen = pick_language(request.headers.get("accept-language"), lang)
+        return HTMLResponse(render_page(chosen), headers={"Content-Language": chosen,
+                                                          "Vary": "Accept-Language"})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/docs", include_in_schema=False)
     def docs():
