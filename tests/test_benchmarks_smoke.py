@@ -127,3 +127,20 @@ def test_running_best_skips_lost_trials_and_keeps_the_maximum():
               {"number": 3, "state": "complete", "value": 0.7},
               {"number": 4, "state": "complete", "value": 0.6}]
     assert evidence.running_best(trials) == [0.5, 0.5, 0.7, 0.7]
+
+
+def test_serve_load_benchmark_answers_every_request_through_onnx_and_keras(tmp_path):
+    import convolab
+
+    run = tmp_path / "run"
+    convolab.train({"data": {"train_samples": 300}, "train": {"epochs": 1}, "out": str(run)},
+                   verbose=0)
+    load = load_script("serve_load")
+    rows = load.main([str(run), "--requests", "60", "--concurrency", "4", "--warmup", "4",
+                      "--out", str(tmp_path)])
+    assert [r["engine"] for r in rows] == ["onnx", "keras"]
+    for row in rows:
+        assert row["errors"] == 0 and row["requests"] == 60
+        assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
+    assert not (run / "export").exists()  # the export went into a temporary copy
+    assert "| onnx |" in (tmp_path / "serve_load.md").read_text()

@@ -404,7 +404,8 @@ def cmd_serve(args) -> int:
     from .serve.server import serve
 
     serve(args.run_dirs, host=args.host, port=args.port, max_body_mb=args.max_body_mb,
-          max_batch=args.max_batch, use_onnx=not args.no_onnx, say=print)
+          max_batch=args.max_batch, use_onnx=not args.no_onnx,
+          say=(lambda *a, **k: None) if args.quiet else print)
     return 0
 
 
