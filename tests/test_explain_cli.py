@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cli_helpers import run_cli
+from cli_helpers import assert_user_error, run_cli
 
 keras = pytest.importorskip("keras")
 
@@ -291,3 +291,16 @@ def test_bad_input_is_one_line(run, mlp_run, capsys, tmp_path, monkeypatch, argv
     assert "Traceback" not in err
     for word in words:
         assert word in lines[0]
+
+
+def test_cli_explain_writes_the_page_in_spanish(run, capsys, tmp_path):
+    page = tmp_path / "es.html"
+    code, out, err = run_cli(capsys, "explain", run.path, "test:1", "--no-terminal", "--html",
+                             page, "--lang", "es")
+    assert code == 0, err
+    text = page.read_text()
+    assert '<html lang="es">' in text and "Comprobación con Keras" in text
+    assert "Un valor de salida paso a paso" in text and "aplanado" in text
+    assert '<html lang="en">' in (run.path / "report.html").read_text()  # keeps its own
+    code, _, err = run_cli(capsys, "explain", run.path, "test:1", "--lang", "fr")
+    assert_user_error(code, err, "--lang 'fr'")

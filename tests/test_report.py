@@ -221,3 +221,19 @@ def test_learning_curves_mark_where_fine_tuning_begins(tmp_path):
                        "2,2,0.6,0.7,0.8,0.6,0.0001\n")
     path = plot_learning_curves(history, tmp_path / "curves.png")
     assert path.is_file() and path.stat().st_size > 0
+
+
+def test_report_in_spanish_and_the_run_keeps_its_language(tmp_path):
+    from convolab.report import render_report, write_report
+
+    run_dir = tmp_path / "run"
+    _fake_run(run_dir)
+    page = render_report(run_dir, "es")
+    assert '<html lang="es">' in page and "exactitud en test" in page
+    assert "Resultados por clase" in page and "Matriz de confusión" in page
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics["report_language"] = "es"  # what `convolab train --lang es` records
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    write_report(run_dir)  # as `explain` and `show` rewrite it: the run's own language
+    assert '<html lang="es">' in (run_dir / "report.html").read_text()
+    assert '<html lang="en">' in render_report(run_dir, "en")

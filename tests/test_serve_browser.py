@@ -121,6 +121,9 @@ def test_draw_watch_click_and_read_it_in_spanish(server, browser, shots):
     page.wait_for_selector("#maps figure img")
     assert page.locator("#maps-panel h2").inner_text() == "Mapas de características"
     assert "agrupación máxima" in page.locator("#maps figure").nth(1).inner_text()
+    page.locator("#seen").click(position={"x": 112, "y": 100})
+    page.wait_for_function("document.querySelector('#explain').innerText"
+                           ".includes('Un valor de salida paso a paso')")
     page.screenshot(path=str(shots / "serve-es.png"))
     assert page.locator("#status").inner_text() == ""
     page.close()

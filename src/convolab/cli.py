@@ -157,10 +157,12 @@ def cmd_train(args) -> int:
         if given:
             raise ConvolabError(f"--resume continues with the run's saved config; drop "
                                 f"{', '.join(given)} (or start a new run with them)")
-        run = train(resume=args.resume, verbose=0 if args.quiet else "auto")
+        run = train(resume=args.resume, verbose=0 if args.quiet else "auto",
+                    lang=default_language(args.lang))
     else:
         config = config_from_args(args)
-        run = train(config, verbose=0 if args.quiet else "auto")
+        run = train(config, verbose=0 if args.quiet else "auto",
+                    lang=default_language(args.lang))
     m = run.metrics
     print(f"test accuracy {m['test_accuracy']:.4f}  test loss {m['test_loss']:.4f}  "
           f"train time {m['train_seconds']:.1f} s  epochs {m['epochs_run']} "
@@ -390,7 +392,8 @@ def cmd_tune(args) -> int:
     options = TuneOptions(study_dir=str(args.study or default_study_dir(base)),
                           trials=args.trials, timeout=args.timeout, storage=args.storage,
                           workers=args.workers, sampler=args.sampler, pruner=args.pruner,
-                          monitor=args.monitor or "val_accuracy", grace=args.grace)
+                          monitor=args.monitor or "val_accuracy", grace=args.grace,
+                          lang=default_language(args.lang))
     options.check()  # before the space, whose checks build configs
     space = load_space(args.space, base)
     summary = tune(base, space, options, say=None if args.quiet else print)
@@ -445,9 +448,18 @@ def _explain_image_parser() -> argparse.ArgumentParser:
                         "its largest value)")
     p.add_argument("--html", metavar="FILE", help="page (default RUN_DIR/explain/<image>.html)")
     p.add_argument("--no-terminal", action="store_true", help="write the page only")
+    p.add_argument("--lang", default=None, metavar="en|es",
+                   help="the page's language (default: $CONVOLAB_LANG, else en)")
     p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
     return p
+
+
+def default_language(lang: str | None) -> str:
+    """--lang, else $CONVOLAB_LANG, else English; checked."""
+    from .i18n import DEFAULT_LANGUAGE, check_language
+
+    return check_language(lang or os.environ.get("CONVOLAB_LANG") or DEFAULT_LANGUAGE)
 
 
 def cmd_explain(args) -> int:
@@ -470,7 +482,8 @@ def cmd_explain(args) -> int:
     check_target(args.target)
     opts = _explain_image_parser().parse_args(args.rest)
     result, page = explain_command(args.target, opts.image, position=opts.position,
-                                   html=opts.html, terminal=not opts.no_terminal)
+                                   html=opts.html, terminal=not opts.no_terminal,
+                                   lang=default_language(opts.lang))
     print(f"{result.source}: {result.predicted_name} "
           f"({result.probabilities[result.predicted]:.3f}); page: {page}")
     return 0
@@ -509,6 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("train", help="train a model and write a run directory")
     _add_train_flags(p)
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument("--lang", metavar="en|es",
+                   help="the language of report.html (default: $CONVOLAB_LANG, else en)")
     p.set_defaults(func=cmd_train)
 
     p = add("config", help="print the resolved config (same flags as train)")
@@ -646,6 +661,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                     f"(default %(default)s)")
     p.add_argument("--pruner", default="median", help=f"{', '.join(tn.PRUNERS)} "
                                                       f"(default %(default)s)")
+    p.add_argument("--lang", metavar="en|es",
+                   help="the language of the reports (default: $CONVOLAB_LANG, else en)")
     p.add_argument("--grace", type=float, default=tn.st.DEFAULT_GRACE_SECONDS, metavar="S",
                    help="a trial silent for S seconds lost its worker and runs again "
                         "(default %(default)s)")

@@ -5,6 +5,7 @@ shows its English text.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
 
@@ -35,10 +36,31 @@ def catalog(lang: str) -> dict[str, str]:
             if message.id and isinstance(message.id, str) and message.string}
 
 
+#: While `record_messages` runs, every text asked for is added here.
+_recorded: set[str] | None = None
+
+
 def translator(lang: str):
     """A gettext-like function: English text -> the text in `lang`."""
     messages = catalog(lang)
-    return lambda text: messages.get(text, text)
+
+    def _(text: str) -> str:
+        if _recorded is not None:
+            _recorded.add(text)
+        return messages.get(text, text)
+
+    return _
+
+
+@contextmanager
+def record_messages():
+    """Collect every text the pages ask to translate meanwhile (for the catalog tests)."""
+    global _recorded
+    previous, _recorded = _recorded, set()
+    try:
+        yield _recorded
+    finally:
+        _recorded = previous
 
 
 def pick_language(accept_language: str | None, requested: str | None = None) -> str:

@@ -154,7 +154,7 @@ def _progress_mode(verbose: int | str) -> int:
 
 def train(config: Config | dict | None = None, *, resume: str | Path | None = None,
           verbose: int | str = "auto", argv: list[str] | None = None,
-          extra_callbacks: list | None = None, holdout: str = "test"):
+          extra_callbacks: list | None = None, holdout: str = "test", lang: str = "en"):
     """Train the model described by `config` and return the finished `Run`.
 
     Args:
@@ -170,6 +170,7 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
         holdout: the images the finished run is scored on: "test" (the default), or
             "validation" for a tuning trial, which must not see the test set; metrics.json
             then holds `val_accuracy` and `val_loss` and says `evaluated_on`.
+        lang: the language of report.html: "en" (the default) or "es".
 
     Everything the user gave (config, paths, model name, dataset) is checked before Keras
     is imported, so a mistake is answered at once. `metrics.json` records where the
@@ -182,6 +183,9 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
 
     if holdout not in HOLDOUTS:
         raise ConvolabError(f"holdout must be one of {', '.join(HOLDOUTS)}, got {holdout!r}")
+    from .i18n import check_language
+
+    check_language(lang)
     watch = Stopwatch()
     progress = _progress_mode(verbose)
     if resume is not None:
@@ -399,14 +403,14 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
     return finish_run(work_dir, final_dir, config, ds, state, argv,
                       watch=watch, training_phases=phase_clock.phases(),
                       feature_cache=feature_cache, probe=probe, holdout=holdout,
-                      distributed=parallel.describe(),
+                      distributed=parallel.describe(), lang=lang,
                       say=print if progress else None)
 
 
 def finish_run(work_dir: Path, final_dir: Path, config: Config, ds, state: dict, argv=None,
                *, watch: Stopwatch | None = None, training_phases: dict | None = None,
                feature_cache: dict | None = None, probe: bool = False, holdout: str = "test",
-               distributed: dict | None = None, say=None):
+               distributed: dict | None = None, lang: str = "en", say=None):
     """Evaluate the best model on the test set, write metrics/plots/report, publish the run.
 
     `watch` holds the phases of the command so far and `training_phases` those of `fit`
@@ -415,6 +419,7 @@ def finish_run(work_dir: Path, final_dir: Path, config: Config, ds, state: dict,
     linear `probe` sends its test images through the cache as well. `holdout`: "test", or
     "validation" to score the run on its validation split and never touch the test set.
     `distributed`: how training was split across devices (`distribute.DataParallel`).
+    `lang`: the language of report.html (kept in metrics.json as `report_language`).
     """
     from .callbacks import read_history
     from .environment import describe_environment
@@ -462,6 +467,7 @@ def finish_run(work_dir: Path, final_dir: Path, config: Config, ds, state: dict,
         metrics["feature_cache"] = feature_cache
     if distributed:
         metrics["distributed"] = distributed
+    metrics["report_language"] = lang
     atomic.write_json(work_dir / rundir.ENVIRONMENT_FILE,
                       describe_environment(config.seed, argv))
     watch.lap("test")

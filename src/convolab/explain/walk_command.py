@@ -39,9 +39,10 @@ def _check_html(path: str | os.PathLike | None) -> None:
 def explain_command(run_dir: str | Path, image: str,
                     position: tuple[int, int] | None = None,
                     html: str | os.PathLike | None = None, terminal: bool = True,
-                    console=None) -> tuple[Walkthrough, Path]:
+                    console=None, lang: str = "en") -> tuple[Walkthrough, Path]:
     """Walk IMAGE through the run's model; print it (unless `terminal` is False), write the
-    page (default RUN_DIR/explain/<image stem>.html) and re-render RUN_DIR/report.html."""
+    page (default RUN_DIR/explain/<image stem>.html) in `lang` and re-render
+    RUN_DIR/report.html (in the report's own language)."""
     from ..report.html import write_report
     from .walk_html import write_walkthrough_html
 
@@ -53,6 +54,6 @@ def explain_command(run_dir: str | Path, image: str,
         from .walk_terminal import print_walkthrough
 
         print_walkthrough(result, console)
-    page = write_walkthrough_html(result, html)
+    page = write_walkthrough_html(result, html, lang=lang)
     write_report(result.run_dir)
     return result, page

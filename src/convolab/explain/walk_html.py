@@ -114,27 +114,30 @@ def _pictures(result: wt.Walkthrough) -> dict:
     return pictures
 
 
-def render_walkthrough_html(result: wt.Walkthrough) -> str:
-    """The page as an HTML string."""
+def render_walkthrough_html(result: wt.Walkthrough, lang: str = "en") -> str:
+    """The page as an HTML string, in `lang` (the pictures' own labels stay in English)."""
+    from ..i18n import translator
+
+    _ = translator(lang)
     pictures = _pictures(result)
     body = []
-    for section in view.sections(result):
+    for section in view.sections(result, lang):
         blocks = "".join(_block(b, pictures) for b in section.blocks)
         body.append(f"<h2>{html.escape(section.title)}</h2>\n{blocks}")
     title = (f"{result.source} → {result.predicted_name} "
              f"({result.probabilities[result.predicted]:.3f})")
-    subtitle = (f"convolab explain · {html.escape(str(result.run_dir))} · every number "
-                f"computed by the NumPy reference network with the run's weights")
-    return html_page(title, "explain", subtitle, "\n".join(body), PAGE_CSS)
+    subtitle = _("convolab explain · {run} · every number computed by the NumPy reference "
+                 "network with the run's weights").format(run=html.escape(str(result.run_dir)))
+    return html_page(title, "explain", subtitle, "\n".join(body), PAGE_CSS, lang=lang)
 
 
 def default_html_path(result: wt.Walkthrough) -> Path:
     return Path(result.run_dir) / EXPLAIN_DIR / f"{result.stem}.html"
 
 
-def write_walkthrough_html(result: wt.Walkthrough,
-                           path: str | os.PathLike | None = None) -> Path:
+def write_walkthrough_html(result: wt.Walkthrough, path: str | os.PathLike | None = None,
+                           lang: str = "en") -> Path:
     """Write the page (atomically) to `path`, default RUN_DIR/explain/<image stem>.html."""
     target = Path(path) if path is not None else default_html_path(result)
-    write_text(target, render_walkthrough_html(result))
+    write_text(target, render_walkthrough_html(result, lang))
     return target

@@ -27,8 +27,14 @@ from ..atomic import write_text
 from ..errors import ConvolabError
 from ..run import (CONFIG_FILE, ENVIRONMENT_FILE, EXPLAIN_DIR, METRICS_FILE, PLOTS_DIR,
                    REPORT_FILE)
+from ..i18n import DEFAULT_LANGUAGE, check_language, translator
 from .page import html_page
 
+#: Texts translated from variables (the catalog tests read this list).
+DYNAMIC_MESSAGES = ("test accuracy", "test loss", "validation accuracy", "validation loss",
+                    "class", "precision", "recall", "F1", "support", "Learning curves",
+                    "Confusion matrix", "Misclassified", "Plots", "Per-class scores",
+                    "Configuration", "Environment")
 #: Plots shown first, in this order; any other PNG follows in name order.
 PLOT_ORDER = ("learning_curves", "confusion_matrix", "misclassified")
 
@@ -112,7 +118,7 @@ def _plots(run_dir: Path) -> list[Path]:
     return sorted(pngs, key=rank)
 
 
-def _explain_links(run_dir: Path) -> str:
+def _explain_links(run_dir: Path, _) -> str:
     """A section linking the walk-through pages under run_dir/explain, or ''."""
     folder = run_dir / EXPLAIN_DIR
     pages = sorted(p for p in folder.glob("*.html")
@@ -122,7 +128,8 @@ def _explain_links(run_dir: Path) -> str:
     links = [(html.escape(quote(p.relative_to(run_dir).as_posix()), quote=True),
               html.escape(p.stem)) for p in pages]
     items = "".join(f'<li><a href="{href}">{name}</a></li>' for href, name in links)
-    return (f"<h2>Walk-throughs</h2>\n<p>One image through the network, layer by layer "
+    return (f"<h2>{html.escape(_('Walk-throughs'))}</h2>\n<p>"
+            f"{html.escape(_('One image through the network, layer by layer'))} "
             f"(<code>convolab explain</code>):</p><ul>{items}</ul>")
 
 
@@ -131,19 +138,19 @@ def _card(label: str, value: str) -> str:
             f'<div class="k">{html.escape(label)}</div></div>')
 
 
-def _figure(run_dir: Path, png: Path) -> str:
+def _figure(run_dir: Path, png: Path, _) -> str:
     rel = png.relative_to(run_dir).as_posix()
-    caption = png.stem.replace("_", " ").replace("-", " ").capitalize()
+    caption = _(png.stem.replace("_", " ").replace("-", " ").capitalize())
     return (f'<figure><img src="{html.escape(quote(rel), quote=True)}" '
             f'alt="{html.escape(caption, quote=True)}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
-def _per_class_table(per_class) -> str:
+def _per_class_table(per_class, _) -> str:
     if not isinstance(per_class, list) or not per_class:
-        return "<p>No per-class scores were recorded.</p>"
-    head = ("<tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>"
-            "<th>support</th></tr>")
+        return f"<p>{html.escape(_('No per-class scores were recorded.'))}</p>"
+    head = "<tr>" + "".join(f"<th>{html.escape(_(h))}</th>" for h in
+                            ("class", "precision", "recall", "F1", "support")) + "</tr>"
     rows = []
     for entry in per_class:
         if not isinstance(entry, dict):
@@ -159,15 +166,15 @@ def _per_class_table(per_class) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def _key_value_table(rows: list[tuple[str, str]]) -> str:
+def _key_value_table(rows: list[tuple[str, str]], _) -> str:
     if not rows:
-        return "<p>No environment was recorded.</p>"
+        return f"<p>{html.escape(_('No environment was recorded.'))}</p>"
     body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
                    for k, v in rows)
     return f"<table>{body}</table>"
 
 
-def render_report(run_dir: str | os.PathLike) -> str:
+def render_report(run_dir: str | os.PathLike, lang: str | None = None) -> str:
     """The report page of a run directory as an HTML string (see `write_report`)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -177,6 +184,8 @@ def render_report(run_dir: str | os.PathLike) -> str:
     if metrics is None:
         raise ConvolabError(f"run directory {run_dir} has no readable metrics.json; "
                             f"train or evaluate the run first so it records its test metrics")
+    lang = check_language(lang or metrics.get("report_language") or DEFAULT_LANGUAGE)
+    _ = translator(lang)
     config, config_text = _read_config(run_dir / CONFIG_FILE)
     environment = _read_json(run_dir / ENVIRONMENT_FILE) or {}
 
@@ -191,37 +200,44 @@ def render_report(run_dir: str | os.PathLike) -> str:
     held_out = "val" if metrics.get("evaluated_on") == "validation" else "test"
     label = "validation" if held_out == "val" else "test"
     cards = [
-        _card(f"{label} accuracy", _percent(metrics.get(f"{held_out}_accuracy"))),
-        _card(f"{label} loss", _decimal(metrics.get(f"{held_out}_loss"))),
-        _card("macro F1", _decimal(metrics.get("macro_f1"))),
-        _card("training time", _duration(metrics.get("train_seconds"))),
-        _card("epochs run", str(epochs) if epochs is not None else "—"),
-        _card("best epoch", str(best) if best is not None else "—"),
+        _card(_(f"{label} accuracy"), _percent(metrics.get(f"{held_out}_accuracy"))),
+        _card(_(f"{label} loss"), _decimal(metrics.get(f"{held_out}_loss"))),
+        _card(_("macro F1"), _decimal(metrics.get("macro_f1"))),
+        _card(_("training time"), _duration(metrics.get("train_seconds"))),
+        _card(_("epochs run"), str(epochs) if epochs is not None else "—"),
+        _card(_("best epoch"), str(best) if best is not None else "—"),
     ]
     plots = _plots(run_dir)
-    figures = "".join(_figure(run_dir, p) for p in plots) or "<p>No plots were written.</p>"
-    title = f"{model} on {dataset}"
+    figures = ("".join(_figure(run_dir, p, _) for p in plots)
+               or f"<p>{html.escape(_('No plots were written.'))}</p>")
+    title = _("{model} on {dataset}").format(model=model, dataset=dataset)
     run_name = Path(str(config.get("out") or run_dir)).name  # not the .partial working name
+
+    def h2(text: str) -> str:
+        return f"<h2>{html.escape(_(text))}</h2>"
+
     body = f"""<div class="cards">{''.join(cards)}</div>
-<h2>Plots</h2>
+{h2("Plots")}
 {figures}
-{_explain_links(run_dir)}
-<h2>Per-class scores</h2>
-{_per_class_table(metrics.get("per_class"))}
-<h2>Configuration</h2>
+{_explain_links(run_dir, _)}
+{h2("Per-class scores")}
+{_per_class_table(metrics.get("per_class"), _)}
+{h2("Configuration")}
 <pre>{html.escape(config_text)}</pre>
-<h2>Environment</h2>
-{_key_value_table(_flatten(environment))}"""
-    return html_page(title, "report", f"convolab run report · {html.escape(run_name)}", body)
+{h2("Environment")}
+{_key_value_table(_flatten(environment), _)}"""
+    subtitle = _("convolab run report · {name}").format(name=html.escape(run_name))
+    return html_page(title, _("report"), subtitle, body, lang=lang)
 
 
-def write_report(run_dir: str | os.PathLike) -> Path:
+def write_report(run_dir: str | os.PathLike, lang: str | None = None) -> Path:
     """Write `report.html` into a run directory (atomically) and return its path.
 
-    Raises a ConvolabError when the run directory or its `metrics.json` is missing; every
-    other file is optional.
+    `lang`: "en" or "es"; None keeps the run's own (`report_language` in metrics.json,
+    else English). Raises a ConvolabError when the run directory or its `metrics.json` is
+    missing; every other file is optional.
     """
-    page = render_report(run_dir)
+    page = render_report(run_dir, lang)
     target = Path(run_dir) / REPORT_FILE
     write_text(target, page)
     return target

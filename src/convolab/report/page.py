@@ -24,11 +24,12 @@ pre { background: #f6f6f6; padding: 0.8rem; overflow-x: auto; font-size: 0.85rem
 """
 
 
-def html_page(heading: str, kind: str, subtitle: str, body: str, extra_css: str = "") -> str:
+def html_page(heading: str, kind: str, subtitle: str, body: str, extra_css: str = "",
+              lang: str = "en") -> str:
     """A whole HTML page titled "`heading` · convolab `kind`" (both plain text), with
-    `subtitle` and `body` (both HTML) under the heading."""
+    `subtitle` and `body` (both HTML) under the heading, in language `lang`."""
     return f"""<!DOCTYPE html>
-<html lang="en">
+<html lang="{html.escape(lang)}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

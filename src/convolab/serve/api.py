@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..data.images import ImageTooLarge, NotAnImage, read_image_bytes
 from ..errors import ConvolabError
-from ..i18n import pick_language
+from ..i18n import LANGUAGES, pick_language
 from .limits import ApiError, BodyLimit, Limits
 from .models import ServedModel
 from .page import STATIC_DIR, render_page
@@ -235,14 +235,18 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None):
     @app.post("/v1/models/{name}:explain", summary="One convolution of one image written "
               "out (at row, col of the first convolution's output), layer by layer")
     async def explain(name: str, request: Request):
-        inspector, pixels, payload = await one_input(name, request, ("instances", "row", "col"))
+        inspector, pixels, payload = await one_input(name, request,
+                                                     ("instances", "row", "col", "lang"))
+        lang = payload.get("lang", "en")
+        if lang not in LANGUAGES:
+            raise ApiError(422, f"lang: {lang!r} is not one of {', '.join(LANGUAGES)}")
         if not inspector.can_explain:
             raise ApiError(422, inspector.explain_note or f"model {name} has no convolution "
                                                           f"to write out")
         height, width = inspector.first_conv_shape
         row, col = _index(payload, "row", height), _index(payload, "col", width)
         try:
-            sections = await run_in_threadpool(inspector.explain, pixels, row, col)
+            sections = await run_in_threadpool(inspector.explain, pixels, row, col, lang)
         except ConvolabError as exc:
             raise ApiError(422, str(exc))
         return {"sections": sections}

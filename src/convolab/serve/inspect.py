@@ -18,6 +18,8 @@ from .models import ServedModel
 #: Layer classes whose outputs are shown as feature maps.
 MAP_LAYERS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "MaxPooling2D",
               "AveragePooling2D")
+#: Texts translated from variables (the catalog tests read this list).
+DYNAMIC_MESSAGES = ("the drawing",)
 #: Decimals of the numbers the click explanation sends.
 DIGITS = 4
 
@@ -125,7 +127,7 @@ class Inspector:
                 "layers": layers, "kernels": self.kernels(),
                 "explain": self.can_explain, "explain_note": self.explain_note}
 
-    def explain(self, pixels: np.ndarray, row: int, col: int) -> list[dict]:
+    def explain(self, pixels: np.ndarray, row: int, col: int, lang: str = "en") -> list[dict]:
         """The walk-through of `pixels` with the first convolution's output at (row, col)
         written out: one {"title", "blocks"} per layer, as `convolab explain` shows it."""
         from ..explain.walk_view import sections
@@ -133,8 +135,11 @@ class Inspector:
 
         if self._net is None:
             raise ConvolabError(self.explain_note or "this model cannot be walked through")
+        from ..i18n import translator
+
         walk = explain_pixels(self.served.run, self._net, pixels, (row, col),
-                              source="the drawing", keras_predict=self.served.predict)
+                              source=translator(lang)("the drawing"),
+                              keras_predict=self.served.predict)
         return [{"title": s.title,
                  "blocks": [b for b in map(_plain, s.blocks) if b is not None]}
-                for s in sections(walk)]
+                for s in sections(walk, lang)]

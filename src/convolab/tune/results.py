@@ -28,6 +28,11 @@ PLOTS = {  # file -> (optuna.visualization.matplotlib function, what it shows)
     "intermediate_values.png": ("plot_intermediate_values", "each trial's score by epoch"),
 }
 
+#: Texts translated from variables (the catalog tests read this list).
+DYNAMIC_MESSAGES = ("trial", "state", "epochs", "seconds", "note", "complete", "pruned",
+                    "fail", "running", "waiting", "maximize", "minimize",
+                    *(caption for _, caption in PLOTS.values()))
+
 
 def _trial_row(trial, retried_as: dict) -> dict:
     attrs = trial.user_attrs
@@ -167,7 +172,7 @@ def write_results(study, options: TuneOptions, say=print) -> dict:
     summary["plots"], summary["plots_skipped"] = written, skipped
     atomic.write_json(study_dir / STUDY_JSON, summary)
     atomic.write_text(study_dir / STUDY_MD, render_markdown(summary))
-    atomic.write_text(study_dir / REPORT_FILE, render_report(summary))
+    atomic.write_text(study_dir / REPORT_FILE, render_report(summary, options.lang))
     _say_summary(summary, say)
     return summary
 
@@ -201,18 +206,21 @@ def _table(summary: dict) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
-def _best_lines(summary: dict) -> list[str]:
+def _best_lines(summary: dict, _=str) -> list[str]:
+    """What the study found, in sentences (`_`: the translator of the page's language)."""
     best = summary["best"]
     if best is None:
-        return ["No trial has finished yet."]
-    lines = [f"Best: trial {best['number']}, {summary['monitor']} {best['value']:.4f} "
-             f"({', '.join(f'{k} {_param(v)}' for k, v in best['params'].items())})."]
+        return [_("No trial has finished yet.")]
+    lines = [_("Best: trial {number}, {monitor} {value} ({params}).").format(
+        number=best["number"], monitor=summary["monitor"], value=f"{best['value']:.4f}",
+        params=", ".join(f"{k} {_param(v)}" for k, v in best["params"].items()))]
     if best["test"]:
-        lines.append(f"Its test accuracy (scored once, after the search): "
-                     f"{best['test']['test_accuracy']:.4f}, test loss "
-                     f"{best['test']['test_loss']:.4f}.")
+        lines.append(_("Its test accuracy (scored once, after the search): {accuracy}, test "
+                       "loss {loss}.").format(accuracy=f"{best['test']['test_accuracy']:.4f}",
+                                              loss=f"{best['test']['test_loss']:.4f}"))
     if best["config"]:
-        lines.append(f"Train it again: `convolab train {best['config']}`.")
+        lines.append(_("Train it again: `convolab train {config}`.").format(
+            config=best["config"]))
     return lines
 
 
@@ -236,27 +244,33 @@ def render_markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_report(summary: dict) -> str:
-    """report.html: the same as study.md, with the plots shown."""
+def render_report(summary: dict, lang: str = "en") -> str:
+    """report.html: the same as study.md, with the plots shown, in `lang`."""
+    from ..i18n import translator
     from ..report.page import html_page
 
+    _ = translator(lang)
     header, body = _table(summary)
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-                   for row in body)
+    fixed = ("trial", "state", "epochs", "seconds", "note")  # the others name config fields
+    head = "".join(f"<th>{html.escape(_(h) if h in fixed else h)}</th>" for h in header)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(_(c) if i == 1 else c)}</td>"
+                                    for i, c in enumerate(row)) + "</tr>" for row in body)
     figures = "".join(
-        f'<figure><img src="plots/{html.escape(n)}" alt="{html.escape(PLOTS[n][1])}">'
-        f"<figcaption>{html.escape(PLOTS[n][1])}</figcaption></figure>"
+        f'<figure><img src="plots/{html.escape(n)}" alt="{html.escape(_(PLOTS[n][1]))}">'
+        f"<figcaption>{html.escape(_(PLOTS[n][1]))}</figcaption></figure>"
         for n in summary["plots"])
-    best = "".join(f"<p>{html.escape(line)}</p>" for line in _best_lines(summary))
+    best = "".join(f"<p>{html.escape(line)}</p>" for line in _best_lines(summary, _))
+    no_plots = html.escape(_("Too few finished trials for plots yet."))
     page = f"""{best}
-<h2>Trials</h2>
+<h2>{html.escape(_("Trials"))}</h2>
 <table><tr>{head}</tr>{rows}</table>
-<h2>Plots</h2>
-{figures or "<p>Too few finished trials for plots yet.</p>"}"""
-    subtitle = html.escape(f"{summary['sampler']} sampler, {summary['pruner']} pruner, "
-                           f"{summary['direction']} {summary['monitor']}")
-    return html_page(f"Study {Path(summary['study']).name}", "study", subtitle, page)
+<h2>{html.escape(_("Plots"))}</h2>
+{figures or f"<p>{no_plots}</p>"}"""
+    subtitle = html.escape(_("{sampler} sampler, {pruner} pruner, {direction} {monitor}").format(
+        sampler=summary["sampler"], pruner=summary["pruner"],
+        direction=_(summary["direction"]), monitor=summary["monitor"]))
+    title = _("Study {name}").format(name=Path(summary["study"]).name)
+    return html_page(title, _("study"), subtitle, page, lang=lang)
 
 
 def _say_summary(summary: dict, say) -> None:

@@ -48,6 +48,7 @@ class TuneOptions:
     pruner: str = "median"  # median, halving, hyperband or none
     monitor: str = "val_accuracy"  # the objective, a validation metric
     grace: float = st.DEFAULT_GRACE_SECONDS  # a silent trial is dead after this many seconds
+    lang: str = "en"  # the language of the study's and the trials' report.html
 
     def check(self) -> None:
         """Raise a ConvolabError for an option no study can run with."""
@@ -71,6 +72,9 @@ class TuneOptions:
                                 f"({st.HEARTBEAT_SECONDS:g} s), got {self.grace}")
         if self.storage is not None:
             st.check_storage_url(self.storage, self.workers)
+        from ..i18n import check_language
+
+        check_language(self.lang)
 
 
 def default_study_dir(base: Config) -> Path:
@@ -308,9 +312,10 @@ class Worker:
         elif partial_dir(run_dir).is_dir():
             self._report_history(trial, partial_dir(run_dir))
             run = train(resume=run_dir, verbose=0, extra_callbacks=[pruning],
-                        holdout="validation")
+                        holdout="validation", lang=self.options.lang)
         else:
-            run = train(config, verbose=0, extra_callbacks=[pruning], holdout="validation")
+            run = train(config, verbose=0, extra_callbacks=[pruning], holdout="validation",
+                        lang=self.options.lang)
         rows = run.history()
         trial.set_user_attr(EPOCHS_ATTR, len(rows))
         trial.set_user_attr(SECONDS_ATTR, run.metrics.get("train_seconds"))

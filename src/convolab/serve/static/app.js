@@ -168,7 +168,8 @@ $("seen").addEventListener("click", async (event) => {
   const col = Math.min(ow - 1, Math.max(0, Math.floor(x * ow)));
   try {
     const answer = await post(`v1/models/${encodeURIComponent(state.model.name)}:explain`,
-                              { instances: [{ b64: state.image }], row, col });
+                              { instances: [{ b64: state.image }], row, col,
+                                lang: document.documentElement.lang });
     $("explain").replaceChildren(...answer.sections.map(section));
   } catch (error) {
     setStatus(error.message);
