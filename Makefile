@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-all bench install data clean
+.PHONY: run test test-all bench install data clean serve
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ run: data
 
 test: data
 	$(BIN)/python -m pytest -q
+
+# The page and the API for the newest finished run under runs/ (`make run` makes one).
+serve: $(STAMP)
+	@latest=$$(ls -td runs/*/metrics.json 2>/dev/null | head -1); \
+	if [ -z "$$latest" ]; then echo "no finished run under runs/: run 'make run' first"; exit 2; fi; \
+	$(BIN)/convolab serve "$$(dirname "$$latest")"
 
 # The performance benchmarks (about an hour; run nothing else meanwhile). PyTorch contenders
 # are included when torch is installed in .venv (the CPU build: see the README).

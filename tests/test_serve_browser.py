@@ -45,10 +45,10 @@ def server(tmp_path_factory):
     _need_browser()
     root = tmp_path_factory.mktemp("browser")
     runs = []
-    for name, dataset in (("digits", "mnist"), ("clothes", "fashion_mnist")):
+    for name, dataset, images in (("digits", "mnist", 2000), ("clothes", "fashion_mnist", 600)):
         out = root / name
-        convolab.train({"data": {"name": dataset, "train_samples": 600},
-                        "train": {"epochs": 1}, "out": str(out)}, verbose=0)
+        convolab.train({"data": {"name": dataset, "train_samples": images},
+                        "train": {"epochs": 2}, "out": str(out)}, verbose=0)
         runs.append(str(out))
     port = _free_port()
     process = subprocess.Popen([sys.executable, "-m", "convolab", "serve", *runs, "--port",
@@ -97,7 +97,7 @@ def _draw_a_one(page):
 
 
 def test_draw_watch_click_and_read_it_in_spanish(server, browser, shots):
-    page = browser.new_page(viewport={"width": 1250, "height": 1000}, locale="en-US")
+    page = browser.new_page(viewport={"width": 1250, "height": 1450}, locale="en-US")
     page.goto(server)
     page.wait_for_selector("#model option", state="attached")
     assert page.locator("h1").inner_text() == "Watch your CNN think"
