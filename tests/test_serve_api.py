@@ -220,3 +220,28 @@ def test_serve_command_refuses_bad_addresses_at_once(capsys, runs):
     assert_user_error(code, err, "--port must be from 1 to 65535")
     code, _, err = run_cli(capsys, "serve", runs[0], "--max-batch", 0)
     assert_user_error(code, err, "--max-batch")
+
+
+def test_a_transfer_run_is_served_and_says_its_maps_are_inside_the_base(tmp_path):
+    out = tmp_path / "lite"
+    convolab.train({"data": {"name": "digits", "train_samples": 100,
+                             "validation_split": 0.2},
+                    "model": {"backbone": "efficientnet_lite0", "weights": "none",
+                              "base_size": 32},
+                    "train": {"epochs": 1, "batch_size": 16},
+                    "transfer": {"freeze_epochs": 1}, "out": str(out)}, verbose=0)
+    served = load_models([out])
+    listed = call(served, "GET", "/v1/models").json()["models"][0]
+    assert listed["model"] == "efficientnet_lite0" and listed["canvas"] is True  # digits
+    pixels = convolab.Run.load(out).test_set().x_test[:2].astype("float32")
+    answer = call(served, "POST", "/v1/models/lite:predict",
+                  json={"instances": [p[..., 0].tolist() for p in pixels]}).json()
+    np.testing.assert_allclose(answer["predictions"], convolab.Run.load(out).predict(pixels),
+                               atol=1e-5)
+    seen = call(served, "POST", "/v1/models/lite:inspect",
+                json={"instances": [b64(digit_png())]}).json()
+    assert seen["layers"] == [] and seen["explain"] is False
+    assert "cannot walk through" in seen["explain_note"]
+    _error(call(served, "POST", "/v1/models/lite:explain",
+                json={"instances": [b64(digit_png())], "row": 0, "col": 0}), 422,
+           "cannot walk through")
