@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-all bench install data clean serve
+.PHONY: run test test-all bench install data clean serve system-packages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,25 @@ data: $(STAMP)
 run: data
 	$(BIN)/convolab train
 
-test: data
+test: data system-packages
 	$(BIN)/python -m pytest -q
+
+# Real parts some tests start themselves, from Debian's packages: a PostgreSQL server (the
+# tuning tests) and Chromium (the web page's browser test). Installed when missing and
+# apt-get can run; otherwise those tests skip and say why (in CI they fail).
+system-packages:
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+			echo "installing$$missing (Debian packages) for the tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				--no-install-recommends $$missing >/dev/null; \
+		else \
+			echo "not installed:$$missing (the tests that need them will skip)"; \
+		fi; \
+	fi
 
 # The page and the API for the newest finished run under runs/ (`make run` makes one).
 serve: $(STAMP)
@@ -37,7 +54,7 @@ bench: data
 	$(BIN)/convolab train --preset fast --out runs/bench-fast --quiet
 	$(BIN)/python benchmarks/inference.py runs/bench-fast
 
-test-all: data
+test-all: data system-packages
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 clean:
