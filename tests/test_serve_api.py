@@ -162,7 +162,7 @@ def test_limits_and_types_of_raw_bodies_and_uploads(models, tmp_path):
     bomb = huge_png(tmp_path / "bomb.png").read_bytes()  # 20000x20000 in a few bytes
     _error(call(models, "POST", "/v1/models/tiny-run/image",
                 files={"file": ("b.png", bomb, "image/png")}), 413, "b.png",
-           "larger than the limit of 50,000,000 pixels")
+           "larger than the limit of 16,000,000 pixels")
     _error(call(models, "POST", "/v1/models/tiny-run/image",
                 files={"file": ("cut.png", digit_png()[:80], "image/png")}), 422,
            "cut.png is corrupt or truncated")

@@ -93,7 +93,7 @@ def test_a_click_writes_one_convolution_out(app):
 @pytest.mark.parametrize("body, status, words", [
     ({"instances": [drawing()], "row": 26, "col": 0}, 422, "row: 26 is outside 0..25"),
     ({"instances": [drawing()], "row": 1}, 422, "col: missing"),
-    ({"instances": [drawing(), drawing()], "row": 1, "col": 1}, 413, "limit of 1"),
+    ({"instances": [drawing(), drawing()], "row": 1, "col": 1}, 422, "exactly one image, got 2"),
     ({"instances": [drawing()], "row": 1, "col": 1, "x": 2}, 422, "x: unknown field"),
 ])
 def test_bad_clicks(app, body, status, words):

@@ -18,6 +18,7 @@ from convolab.config import resolve_config
 from convolab.errors import ConvolabError
 from convolab.run import Run
 from convolab.tune.space import parse_space
+from convolab.tune.storage import worker_id
 from convolab.tune.study import TuneOptions, load_study, trial_base, tune
 
 TINY = {"data": {"train_samples": 400, "validation_split": 0.25},
@@ -122,7 +123,8 @@ def test_a_trial_whose_worker_died_runs_again_and_counts_once(tmp_path):
     lost = load_study(options, trial_base(base, "val_accuracy"), space)
     trial = lost.ask()
     space.suggest(trial)
-    trial.set_user_attr("worker", f"{os.uname().nodename}:{2**22 + 7}")  # no such process
+    this_machine = worker_id().rpartition(":")[0]
+    trial.set_user_attr("worker", f"{this_machine}:{2**22 + 7}")  # no such process
     summary = tune(base, space, options, say=quiet)
     rows = {r["number"]: r for r in summary["trials"]}
     assert rows[0]["state"] == "fail" and rows[0]["retried_as"] == 1  # queued at once
@@ -202,3 +204,41 @@ def test_bad_tune_input_is_one_line_and_writes_nothing(capsys, tmp_path, monkeyp
     assert "secret" not in err
     assert not (tmp_path / "s").exists() and not (tmp_path / "studies").exists()
     assert time.perf_counter() - started < 10
+
+
+def test_a_trial_lost_at_the_very_end_still_runs_again(tmp_path):
+    base = resolve_config(overrides=TINY)
+    space = parse_space(SPACE, base)
+    options = TuneOptions(study_dir=str(tmp_path / "s"), trials=1, pruner="none")
+    Path(options.study_dir).mkdir()
+    lost = load_study(options, trial_base(base, "val_accuracy"), space)
+    trial = lost.ask()
+    space.suggest(trial)
+    trial.set_user_attr("worker", f"{worker_id().rpartition(':')[0]}:{2**22 + 9}")
+    summary = tune(base, space, options, say=quiet)
+    assert [(r["number"], r["state"]) for r in summary["trials"]] == [(0, "fail"),
+                                                                       (1, "complete")]
+    assert summary["trials_counted"] == 1 and summary["best"]["number"] == 1
+
+
+def test_a_study_folder_keeps_its_storage(study):
+    base, options, _ = study
+    other = TuneOptions(**{**options.__dict__, "storage": "sqlite:///elsewhere.db"})
+    with pytest.raises(ConvolabError, match="trials in journal; leave out --storage"):
+        tune(base, parse_space(SPACE, base), other, say=quiet)
+
+
+def test_the_pruning_callback_stops_a_trial_another_worker_took():
+    import keras
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    from convolab.tune.pruning import PruningCallback
+
+    class Taken:
+        def report(self, value, step):
+            raise UpdateFinishedTrialError("finished elsewhere")
+
+    callback = PruningCallback(Taken(), "val_accuracy")
+    callback.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    callback.on_epoch_end(0, {"val_accuracy": 0.5})
+    assert callback.lost and callback.model.stop_training and not callback.pruned

@@ -20,7 +20,8 @@ import os
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 # CONVOLAB_CPU_DEVICES=N splits the CPU into N devices for `--distribute` (distribute.py);
 # JAX reads its flag once, when it is imported, so it is set here.
-if os.environ.get("CONVOLAB_CPU_DEVICES", "").strip().isdigit():
+if os.environ.get("CONVOLAB_CPU_DEVICES", "").strip().isdigit() and \
+        int(os.environ["CONVOLAB_CPU_DEVICES"]) > 0:
     from .distribute import xla_flags_with_cpu_devices
 
     os.environ["XLA_FLAGS"] = xla_flags_with_cpu_devices(

@@ -459,7 +459,10 @@ def default_language(lang: str | None) -> str:
     """--lang, else $CONVOLAB_LANG, else English; checked."""
     from .i18n import DEFAULT_LANGUAGE, check_language
 
-    return check_language(lang or os.environ.get("CONVOLAB_LANG") or DEFAULT_LANGUAGE)
+    if lang:
+        return check_language(lang)
+    return check_language(os.environ.get("CONVOLAB_LANG") or DEFAULT_LANGUAGE,
+                          "CONVOLAB_LANG")
 
 
 def cmd_explain(args) -> int:
@@ -668,15 +671,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default %(default)s)")
     p.set_defaults(func=cmd_tune)
 
+    from .serve.limits import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES
+
     p = add("serve", help="serve runs over HTTP: the prediction API (TensorFlow Serving's "
                           "REST shape) and its /docs")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished run directories")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default %(default)s: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="(default %(default)s)")
-    p.add_argument("--max-body-mb", type=float, default=10.0, metavar="MB",
-                   help="largest request body (default %(default)s MB; 413 above)")
-    p.add_argument("--max-batch", type=int, default=64, metavar="N",
+    p.add_argument("--max-body-mb", type=float, default=DEFAULT_MAX_BODY_BYTES / 2**20,
+                   metavar="MB", help="largest request body (default %(default)g MB; 413 "
+                                      "above)")
+    p.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH, metavar="N",
                    help="most instances in one predict request (default %(default)s)")
     p.add_argument("--no-onnx", action="store_true",
                    help="predict through Keras even where the run has an ONNX export")

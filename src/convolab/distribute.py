@@ -66,8 +66,6 @@ def _tensorflow_strategy():
 def _jax_data_parallel():
     import keras
 
-    if os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES"):
-        keras.distribution.initialize()
     devices = keras.distribution.list_devices()
     previous = keras.distribution.distribution()
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
@@ -108,6 +106,8 @@ class DataParallel:
             self.strategy_name = type(strategy).__name__
             self._context = strategy.scope()
         elif backend == "jax":
+            if os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES"):
+                keras.distribution.initialize()  # before anything starts JAX's backend
             self.devices = len(keras.distribution.list_devices())
             self.strategy_name = "DataParallel"
             self._context = _jax_data_parallel()

@@ -5,7 +5,6 @@ shows its English text.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
 
@@ -16,9 +15,10 @@ DEFAULT_LANGUAGE = "en"
 DOMAIN = "convolab"
 
 
-def check_language(lang: str) -> str:
+def check_language(lang: str, source: str = "--lang") -> str:
+    """`lang` if convolab has it, else a ConvolabError naming `source` (a flag or variable)."""
     if lang not in LANGUAGES:
-        raise ConvolabError(f"--lang {lang!r} is not one of {', '.join(LANGUAGES)}"
+        raise ConvolabError(f"{source} {lang!r} is not one of {', '.join(LANGUAGES)}"
                             f"{did_you_mean(lang, LANGUAGES)}")
     return lang
 
@@ -36,31 +36,10 @@ def catalog(lang: str) -> dict[str, str]:
             if message.id and isinstance(message.id, str) and message.string}
 
 
-#: While `record_messages` runs, every text asked for is added here.
-_recorded: set[str] | None = None
-
-
 def translator(lang: str):
     """A gettext-like function: English text -> the text in `lang`."""
     messages = catalog(lang)
-
-    def _(text: str) -> str:
-        if _recorded is not None:
-            _recorded.add(text)
-        return messages.get(text, text)
-
-    return _
-
-
-@contextmanager
-def record_messages():
-    """Collect every text the pages ask to translate meanwhile (for the catalog tests)."""
-    global _recorded
-    previous, _recorded = _recorded, set()
-    try:
-        yield _recorded
-    finally:
-        _recorded = previous
+    return lambda text: messages.get(text, text)
 
 
 def pick_language(accept_language: str | None, requested: str | None = None) -> str:

@@ -54,7 +54,7 @@ def _image_files(class_dir: Path) -> list[Path]:
                                 f"folders must hold only images: move its images up or "
                                 f"remove it")
         if path.suffix.lower() not in IMAGE_SUFFIXES:
-            raise ConvolabError(f"{path} is not an image (PNG, JPEG, BMP or GIF); "
+            raise ConvolabError(f"{path} is not an image (PNG, JPEG, GIF, BMP or WebP); "
                                 f"remove it from the dataset folder")
         files.append(path)
     if not files:

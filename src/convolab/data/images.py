@@ -23,7 +23,7 @@ MAX_PIXELS = 50_000_000
 IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 
 #: File suffixes treated as images when a folder is scanned.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
 class ImageTooLarge(ConvolabError):
@@ -43,18 +43,19 @@ def read_image(path: str | os.PathLike) -> Image.Image:
         raise ConvolabError(f"image {path} is a folder, not an image file")
     if path.stat().st_size == 0:
         raise ConvolabError(f"image {path} is empty (0 bytes); replace it with a real image")
-    return decode_image(path, f"image {path}", f"{path} is")
+    return decode_image(path, f"image {path}")
 
 
-def read_image_bytes(data: bytes, name: str = "the upload") -> Image.Image:
+def read_image_bytes(data: bytes, name: str = "the upload",
+                     max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Decode an image sent as bytes (an upload), or raise a ConvolabError naming `name`."""
     if not data:
         raise ConvolabError(f"{name} is empty (0 bytes); send a PNG, JPEG, GIF, BMP or WebP "
                             f"image")
-    return decode_image(io.BytesIO(data), name, f"{name} is")
+    return decode_image(io.BytesIO(data), name, max_pixels)
 
 
-def decode_image(source, name: str, subject: str) -> Image.Image:
+def decode_image(source, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Decode `source` (a path or a binary file) after checking its size and real type.
 
     The type comes from the bytes (PIL's identification, limited to IMAGE_FORMATS), never
@@ -65,20 +66,21 @@ def decode_image(source, name: str, subject: str) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(source, formats=IMAGE_FORMATS) as img:
                 width, height = img.size
-                if width * height > MAX_PIXELS:
+                if width * height > max_pixels:
                     raise ImageTooLarge(
                         f"{name} is {width}x{height} pixels, above the limit of "
-                        f"{MAX_PIXELS:,} pixels; shrink it before using it")
+                        f"{max_pixels:,} pixels; shrink it before using it")
                 img.load()
                 return img.copy()
     except ConvolabError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageTooLarge(f"{name} is larger than the limit of {MAX_PIXELS:,} pixels; "
+        raise ImageTooLarge(f"{name} is larger than the limit of {max_pixels:,} pixels; "
                             f"shrink it before using it")
     except UnidentifiedImageError:
-        raise NotAnImage(f"{subject} not an image convolab can read (PNG, JPEG, GIF, BMP or "
-                         f"WebP); remove it or convert it")
+        subject = name[len("image "):] if name.startswith("image ") else name
+        raise NotAnImage(f"{subject} is not an image convolab can read (PNG, JPEG, GIF, BMP "
+                         f"or WebP); remove it or convert it")
     except (OSError, SyntaxError, ValueError) as exc:
         raise ConvolabError(f"{name} is corrupt or truncated ({exc}); "
                             f"replace it with a complete file")

@@ -314,21 +314,23 @@ def explain_image(run_dir: str | Path, image: str,
 def explain_pixels(run: Run, net: nr.Sequential, pixels: np.ndarray,
                    position: tuple[int, int] | None = None, *, source: str = "the image",
                    stem: str = "image", true_label: int | None = None,
-                   keras_predict=None) -> Walkthrough:
+                   keras_predict=None, shown_as: str | None = None) -> Walkthrough:
     """Walk model input `pixels` (H, W, C) through `net`, checked against Keras.
 
     `keras_predict`: a function (N, H, W, C) -> probabilities to check against; defaults
-    to the run's own `predict`.
+    to the run's own `predict`. `shown_as`: the name the walk gives the run instead of its
+    folder (a server does not show its paths).
     """
     steps = walk(net, pixels, position)
     probabilities = steps[-1].output
     keras_probabilities = (keras_predict or run.predict)(pixels[None])[0]
     diff = float(np.abs(probabilities - keras_probabilities).max())
     if not diff <= MATCH_TOLERANCE:
-        raise ConvolabError(f"the NumPy reference and Keras disagree on {source} by {diff:.2g} "
-                            f"(more than {MATCH_TOLERANCE}); the walk-through would not show "
-                            f"what {run.path / MODEL_FILE} computes, so it is not written")
-    return Walkthrough(run_dir=run.path, source=source, stem=stem, image=pixels,
-                       true_label=true_label, class_names=run.class_names, steps=steps,
-                       probabilities=probabilities, keras_probabilities=keras_probabilities,
-                       max_abs_diff=diff)
+        raise ConvolabError(f"the NumPy reference and Keras disagree on {source} by "
+                            f"{diff:.2g} (more than {MATCH_TOLERANCE}); the walk-through "
+                            f"would not show what {shown_as or run.path / MODEL_FILE} "
+                            f"computes, so it is not written")
+    return Walkthrough(run_dir=Path(shown_as) if shown_as else run.path, source=source,
+                       stem=stem, image=pixels, true_label=true_label,
+                       class_names=run.class_names, steps=steps, probabilities=probabilities,
+                       keras_probabilities=keras_probabilities, max_abs_diff=diff)

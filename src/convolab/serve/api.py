@@ -55,10 +55,10 @@ def _model(models: dict[str, ServedModel], name: str) -> ServedModel:
     return models[name]
 
 
-def _image_input(model: ServedModel, data: bytes, where: str) -> np.ndarray:
+def _image_input(model: ServedModel, data: bytes, where: str, limits: Limits) -> np.ndarray:
     """Bytes of an image file as model input, with the API's status for each failure."""
     try:
-        return model.prepare(read_image_bytes(data, where))
+        return model.prepare(read_image_bytes(data, where, limits.max_pixels))
     except ImageTooLarge as exc:
         raise ApiError(413, str(exc))
     except NotAnImage as exc:
@@ -67,7 +67,7 @@ def _image_input(model: ServedModel, data: bytes, where: str) -> np.ndarray:
         raise ApiError(422, str(exc))
 
 
-def _instance(model: ServedModel, value, where: str) -> np.ndarray:
+def _instance(model: ServedModel, value, where: str, limits: Limits) -> np.ndarray:
     if isinstance(value, dict):
         if set(value) != {"b64"} or not isinstance(value["b64"], str):
             raise ApiError(422, f"{where}: an object instance must be {{\"b64\": \"<base64 "
@@ -76,7 +76,7 @@ def _instance(model: ServedModel, value, where: str) -> np.ndarray:
             data = base64.b64decode(value["b64"], validate=True)
         except (binascii.Error, ValueError):
             raise ApiError(422, f"{where}.b64: not valid base64")
-        return _image_input(model, data, f"{where}.b64")
+        return _image_input(model, data, f"{where}.b64", limits)
     try:
         return model.check_pixels(value, where)
     except ConvolabError as exc:
@@ -92,6 +92,8 @@ def _payload(body: bytes, content_type: str, fields: tuple[str, ...]) -> dict:
         payload = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ApiError(422, f"the body is not valid JSON ({exc})")
+    except RecursionError:
+        raise ApiError(422, "the body's JSON is nested too deeply")
     if not isinstance(payload, dict):
         raise ApiError(422, "the body must be a JSON object: {\"instances\": [...]}")
     unknown = sorted(set(payload) - {*fields, "signature_name"})
@@ -101,12 +103,15 @@ def _payload(body: bytes, content_type: str, fields: tuple[str, ...]) -> dict:
     return payload
 
 
-def _instances(payload: dict, limit: int) -> list:
+def _instances(payload: dict, limit: int, exactly_one: bool = False) -> list:
     if "instances" not in payload:
         raise ApiError(422, "instances: missing; send {\"instances\": [...]}")
     instances = payload["instances"]
     if not isinstance(instances, list) or not instances:
         raise ApiError(422, "instances: must be a non-empty list")
+    if exactly_one and len(instances) != 1:
+        raise ApiError(422, f"instances: this request takes exactly one image, got "
+                            f"{len(instances)}")
     if len(instances) > limit:
         raise ApiError(413, f"instances: {len(instances)} in one request, more than the limit "
                             f"of {limit}; split them over several requests")
@@ -195,7 +200,7 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None):
         instances = _instances(payload, limits.max_batch)
 
         def work():
-            batch = np.stack([_instance(model, value, f"instances[{i}]")
+            batch = np.stack([_instance(model, value, f"instances[{i}]", limits)
                               for i, value in enumerate(instances)])
             probs = model.predict(batch)
             return {"predictions": probs.tolist(),
@@ -209,7 +214,8 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None):
         data = await file.read()
 
         def work():
-            pixels = _image_input(model, data, f"the upload {file.filename or ''}".strip())
+            pixels = _image_input(model, data, f"the upload {file.filename or ''}".strip(),
+                                  limits)
             probs = model.predict(pixels[None])[0]
             return {**_result(model, probs), "predictions": probs.tolist(),
                     "input": np.rint(pixels[..., 0]).astype(int).tolist()}
@@ -221,8 +227,8 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None):
         model = _model(models, name)
         payload = _payload(await request.body(), request.headers.get("content-type", ""),
                            fields)
-        instance = _instances(payload, 1)[0]
-        pixels = await run_in_threadpool(_instance, model, instance, "instances[0]")
+        instance = _instances(payload, 1, exactly_one=True)[0]
+        pixels = await run_in_threadpool(_instance, model, instance, "instances[0]", limits)
         return inspectors[name], pixels, payload
 
     @app.post("/v1/models/{name}:inspect", summary="What the page shows of one image: the "
@@ -238,7 +244,7 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None):
         inspector, pixels, payload = await one_input(name, request,
                                                      ("instances", "row", "col", "lang"))
         lang = payload.get("lang", "en")
-        if lang not in LANGUAGES:
+        if not isinstance(lang, str) or lang not in LANGUAGES:
             raise ApiError(422, f"lang: {lang!r} is not one of {', '.join(LANGUAGES)}")
         if not inspector.can_explain:
             raise ApiError(422, inspector.explain_note or f"model {name} has no convolution "

@@ -41,6 +41,7 @@ def grid_png(maps: np.ndarray, gap: int = 1) -> tuple[str, int, int]:
 
 
 def png_url(grey: np.ndarray) -> str:
+    """A grey image (H, W) of 0..255 values as a PNG data URL."""
     from PIL import Image
 
     out = io.BytesIO()
@@ -80,7 +81,7 @@ class Inspector:
                        if type(layer).__name__ in MAP_LAYERS]
         self._probe = (keras.Model(model.inputs, [layer.output for layer in self.layers])
                        if self.layers else None)
-        self._lock = threading.Lock()
+        self._walk_lock = threading.Lock()  # the NumPy layers keep per-call caches on self
         first = next((layer for layer in self.layers if type(layer).__name__ == "Conv2D"),
                      None)
         self.first_conv_shape = tuple(first.output.shape[1:3]) if first is not None else None
@@ -89,18 +90,18 @@ class Inspector:
             from ..explain.walkthrough import mirror
 
             self._net = mirror(served.run)
-        except ConvolabError as exc:
-            self.explain_note = str(exc)
+        except ConvolabError as exc:  # said to web clients: the model's name, not its path
+            self.explain_note = str(exc).replace(str(served.run.path), served.name)
+        self._kernels = self._kernel_picture(first)
 
     @property
     def can_explain(self) -> bool:
         """Whether a click can be written out (a plain sequential CNN with a Conv2D)."""
         return self._net is not None and self.first_conv_shape is not None
 
-    def kernels(self) -> dict | None:
+    @staticmethod
+    def _kernel_picture(first) -> dict | None:
         """The first convolution's kernels as a picture, or None without one."""
-        first = next((layer for layer in self.layers
-                      if type(layer).__name__ == "Conv2D"), None)
         if first is None:
             return None
         kernel = np.asarray(first.get_weights()[0])  # (KH, KW, C, F)
@@ -113,7 +114,7 @@ class Inspector:
         probs = self.served.predict(pixels[None])[0]
         layers = []
         if self._probe is not None:
-            with self._lock:
+            with self.served.lock:  # the probe shares the served model's variables
                 outputs = self._probe.predict_on_batch(pixels[None])
             outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
             for layer, out in zip(self.layers, outputs):
@@ -124,7 +125,7 @@ class Inspector:
         return {"model": self.served.name, "classes": self.served.class_names,
                 "probabilities": [float(p) for p in probs],
                 "input": np.rint(pixels[..., 0]).astype(int).tolist(),
-                "layers": layers, "kernels": self.kernels(),
+                "layers": layers, "kernels": self._kernels,
                 "explain": self.can_explain, "explain_note": self.explain_note}
 
     def explain(self, pixels: np.ndarray, row: int, col: int, lang: str = "en") -> list[dict]:
@@ -137,9 +138,10 @@ class Inspector:
             raise ConvolabError(self.explain_note or "this model cannot be walked through")
         from ..i18n import translator
 
-        walk = explain_pixels(self.served.run, self._net, pixels, (row, col),
-                              source=translator(lang)("the drawing"),
-                              keras_predict=self.served.predict)
+        with self._walk_lock:
+            walk = explain_pixels(self.served.run, self._net, pixels, (row, col),
+                                  source=translator(lang)("the drawing"),
+                                  keras_predict=self.served.predict, shown_as=self.served.name)
         return [{"title": s.title,
                  "blocks": [b for b in map(_plain, s.blocks) if b is not None]}
                 for s in sections(walk, lang)]

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 #: Most instances in one predict request.
 DEFAULT_MAX_BATCH = 64
+#: Largest image the server decodes (width x height): a 16-megapixel photo, 48 MB as RGB.
+DEFAULT_MAX_PIXELS = 16_000_000
+#: Requests handled at once; more wait for an answer 503 (uvicorn's limit_concurrency).
+DEFAULT_MAX_CONCURRENCY = 32
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,7 @@ class Limits:
 
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_batch: int = DEFAULT_MAX_BATCH
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
 
 class ApiError(Exception):
@@ -34,6 +39,7 @@ class ApiError(Exception):
 
 
 def error_body(message: str) -> bytes:
+    """{"error": message} as the bytes of a JSON body."""
     return json.dumps({"error": " ".join(str(message).split())}).encode()
 
 
@@ -56,6 +62,8 @@ class BodyLimit:
                                     (b"content-length", str(len(body)).encode())]})
             await send({"type": "http.response.body", "body": body})
             return
+        from starlette.exceptions import HTTPException
+
         received = 0
 
         async def limited_receive():
@@ -63,8 +71,10 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:  # answered by the app's ApiError handler
-                    raise ApiError(413, self._message())
+                if received > self.max_bytes:
+                    # An HTTPException, not ApiError: FastAPI's form parser lets only
+                    # those through (anything else there becomes a 400).
+                    raise HTTPException(413, self._message())
             return message
 
         await self.app(scope, limited_receive, send)

@@ -50,7 +50,7 @@ class ServedModel:
         self.input_shape = tuple(int(d) for d in self.run.input_shape)
         self.style = self.run.preprocessing_style()
         onnx_path = default_path(self.run.path, "onnx")
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()  # one Keras call at a time
         self.engine = "keras"
         self.load_note: str | None = None
         self._onnx = None
@@ -79,7 +79,7 @@ class ServedModel:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         if self._onnx is not None:
             return np.asarray(self._onnx(batch)[0])
-        with self._lock:
+        with self.lock:
             outputs = self.model.predict_on_batch(batch)
         outputs = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
         return np.asarray(outputs)

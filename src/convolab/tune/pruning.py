@@ -29,8 +29,14 @@ class PruningCallback(keras.callbacks.Callback):
         self.trial = trial
         self.monitor = monitor
         self.pruned = False
+        self.lost = False  # another worker took the trial for lost: stop, it runs elsewhere
+
+    def on_train_begin(self, logs=None):
+        self.pruned = False
 
     def on_epoch_end(self, epoch, logs=None):
+        from optuna.exceptions import UpdateFinishedTrialError
+
         value = (logs or {}).get(self.monitor)
         if value is None:
             raise ValueError(f"PruningCallback reports {self.monitor!r}, which is not in the "
@@ -39,7 +45,10 @@ class PruningCallback(keras.callbacks.Callback):
         if math.isnan(value):  # a diverged trial: nothing to compare, stop it
             self.pruned = True
         else:
-            self.trial.report(value, epoch)
-            self.pruned = self.trial.should_prune()
-        if self.pruned:
+            try:
+                self.trial.report(value, epoch)
+                self.pruned = self.trial.should_prune()
+            except UpdateFinishedTrialError:
+                self.lost = True
+        if self.pruned or self.lost:
             self.model.stop_training = True

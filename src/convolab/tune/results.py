@@ -16,8 +16,9 @@ from optuna.trial import TrialState
 
 from .. import atomic
 from . import storage as st
-from .study import (EPOCHS_ATTR, ERROR_ATTR, SECONDS_ATTR, SURPLUS_ATTR, TuneOptions,
-                    counted_trials)
+from .space import format_value
+from .study import (EPOCHS_ATTR, ERROR_ATTR, META_ATTR, SECONDS_ATTR, SURPLUS_ATTR,
+                    TuneOptions, counted_trials)
 
 STUDY_JSON, STUDY_MD, REPORT_FILE = "study.json", "study.md", "report.html"
 BEST_DIR, BEST_CONFIG, BEST_TEST = "best", "config.yaml", "test_metrics.json"
@@ -122,7 +123,7 @@ def _plots(study, plots_dir: Path) -> tuple[list[str], dict]:
             figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
             if name == "intermediate_values.png":
                 axes.set_xlabel("epoch (0 = the first)")
-                axes.set_ylabel(study.user_attrs.get("convolab", {}).get("monitor", "value"))
+                axes.set_ylabel(study.user_attrs.get(META_ATTR, {}).get("monitor", "value"))
             figure.set_size_inches(8, 5)
             figure.tight_layout()
             with atomic.atomic_path(plots_dir / name) as tmp:
@@ -138,7 +139,7 @@ def _plots(study, plots_dir: Path) -> tuple[list[str], dict]:
 def write_results(study, options: TuneOptions, say=print) -> dict:
     """Write the study's results into its folder and return study.json's content."""
     study_dir = Path(options.study_dir)
-    meta = study.user_attrs.get("convolab", {})
+    meta = study.user_attrs.get(META_ATTR, {})
     trials = [t for t in study.get_trials(deepcopy=False)
               if not t.user_attrs.get(SURPLUS_ATTR) and t.state != TrialState.WAITING]
     retried_as = {t.user_attrs[st.RETRY_OF_ATTR]: t.number for t in trials
@@ -181,10 +182,6 @@ def _value(value) -> str:
     return "—" if value is None else f"{value:.4f}"
 
 
-def _param(value) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
 def _note(row: dict) -> str:
     if "retried_as" in row:
         return f"worker lost; run again as trial {row['retried_as']}"
@@ -199,7 +196,7 @@ def _table(summary: dict) -> tuple[list[str], list[list[str]]]:
     body = []
     for row in summary["trials"]:
         body.append([str(row["number"]), row["state"], _value(row["value"]),
-                     *(_param(row["params"].get(f, "")) for f in fields),
+                     *(format_value(row["params"].get(f, "")) for f in fields),
                      str(row["epochs"] if row["epochs"] is not None else "—"),
                      f"{row['seconds']:.1f}" if row["seconds"] is not None else "—",
                      _note(row)])
@@ -213,7 +210,7 @@ def _best_lines(summary: dict, _=str) -> list[str]:
         return [_("No trial has finished yet.")]
     lines = [_("Best: trial {number}, {monitor} {value} ({params}).").format(
         number=best["number"], monitor=summary["monitor"], value=f"{best['value']:.4f}",
-        params=", ".join(f"{k} {_param(v)}" for k, v in best["params"].items()))]
+        params=", ".join(f"{k} {format_value(v)}" for k, v in best["params"].items()))]
     if best["test"]:
         lines.append(_("Its test accuracy (scored once, after the search): {accuracy}, test "
                        "loss {loss}.").format(accuracy=f"{best['test']['test_accuracy']:.4f}",

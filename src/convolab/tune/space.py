@@ -14,7 +14,6 @@ checked here with the same one-line errors as a config, before any trial runs.
 from __future__ import annotations
 
 import copy
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,16 +94,12 @@ class SearchSpace:
         """{field: range} as the space file writes it (what a study records)."""
         return {p.field: p.as_yaml() for p in self.params}
 
-    def key(self) -> str:
-        """A canonical text of the space: two studies match when their keys are equal."""
-        return json.dumps(self.as_dict(), sort_keys=True)
-
     def suggest(self, trial) -> dict:
         """{field: value} drawn for `trial`."""
         return {p.field: p.suggest(trial) for p in self.params}
 
     def grid(self) -> dict:
-        """{field: every value}, for Optuna's GridSampler."""
+        """{field: every value}, for grid search (the study queues each combination)."""
         return {p.field: p.grid_values() for p in self.params}
 
 
@@ -244,6 +239,11 @@ def load_space(path: str | Path | None, base: Config) -> SearchSpace:
         raise ConvolabError(f"search space file {path} is not valid YAML "
                             f"({' '.join(str(exc).split())[:120]})")
     return parse_space(data, base, f"search space {path}")
+
+
+def format_value(value) -> str:
+    """A drawn value as tables and progress lines show it (floats to 3 digits)."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def apply_params(base: Config, params: dict) -> Config:

@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 from ..errors import ConvolabError
 
 JOURNAL_FILE = "study.journal"
+#: Says where a study folder's trials are kept: "journal", or "database <URL, no password>".
+STORAGE_FILE = "storage.txt"
 #: Seconds between two heartbeats of a running trial.
 HEARTBEAT_SECONDS = 10.0
 #: A trial silent this long (seconds) is taken for dead, whatever its host.
@@ -56,6 +58,34 @@ def check_storage_url(url: str, workers: int) -> None:
                             "--workers) or use postgresql://")
 
 
+def _storage_text(url: str | None) -> str:
+    return "journal" if url is None else f"database {redact(url)}"
+
+
+def check_same_storage(study_dir: Path, url: str | None) -> None:
+    """Refuse to continue a study folder with another storage than the one it was made with."""
+    marker = study_dir / STORAGE_FILE
+    if not marker.is_file():
+        if url is not None and (study_dir / JOURNAL_FILE).exists():
+            raise ConvolabError(f"study {study_dir} keeps its trials in {JOURNAL_FILE}; leave "
+                                f"out --storage to continue it, or use another --study")
+        return
+    kept = marker.read_text(encoding="utf-8").strip()
+    if kept != _storage_text(url):
+        wanted = ("leave out --storage" if kept == "journal"
+                  else f"pass --storage {kept.split(' ', 1)[1]} (with its password)")
+        raise ConvolabError(f"study {study_dir} was made with its trials in {kept}; {wanted} "
+                            f"to continue it, or use another --study")
+
+
+def record_storage(study_dir: Path, url: str | None) -> None:
+    """Note in the study folder where its trials are kept (see check_same_storage)."""
+    from ..atomic import write_text
+
+    if not (study_dir / STORAGE_FILE).is_file():
+        write_text(study_dir / STORAGE_FILE, _storage_text(url) + "\n")
+
+
 def open_storage(study_dir: Path, url: str | None):
     """The Optuna storage of a study: its journal file, or the database at `url`."""
     import optuna
@@ -68,9 +98,10 @@ def open_storage(study_dir: Path, url: str | None):
     try:
         return optuna.storages.RDBStorage(
             url, engine_kwargs=_engine_kwargs(url))
-    except ImportError as exc:
-        raise ConvolabError(f"--storage {redact(url)}: the database driver is missing ({exc}); "
-                            f"pip install 'psycopg[binary]' (PostgreSQL)") from None
+    except ImportError:
+        raise ConvolabError(f"--storage {redact(url)}: the database driver is not installed; "
+                            f"pip install one for {urlsplit(url).scheme} (PostgreSQL: "
+                            f"'psycopg[binary]', MySQL: PyMySQL)") from None
     except Exception as exc:  # SQLAlchemy's OperationalError and friends
         reason = " ".join(str(getattr(exc, "orig", None) or exc).split())[:200]
         raise ConvolabError(f"--storage {redact(url)} cannot be reached ({reason}); start the "
@@ -83,15 +114,24 @@ def _engine_kwargs(url: str) -> dict:
     return {}
 
 
+def _machine() -> str:
+    """This machine (or container): its host name and machine id, where it has one."""
+    try:
+        machine_id = Path("/etc/machine-id").read_text().strip()[:12]
+    except OSError:
+        machine_id = ""
+    return f"{socket.gethostname()}/{machine_id}" if machine_id else socket.gethostname()
+
+
 def worker_id() -> str:
-    """`host:pid` of this process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """`host[/machine-id]:pid` of this process."""
+    return f"{_machine()}:{os.getpid()}"
 
 
 def _process_dead(worker: str) -> bool:
     """True when `worker` names a process on this machine that no longer runs."""
-    host, _, pid = worker.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    machine, _, pid = worker.rpartition(":")
+    if machine != _machine() or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)
@@ -179,6 +219,7 @@ class Heartbeat:
                 pass
 
     def close(self) -> None:
+        """Stop beating (the trial has ended)."""
         self._stop.set()
         self._thread.join()
 

@@ -9,10 +9,12 @@ base config is refused.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import multiprocessing
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ from pathlib import Path
 from ..config import Config, config_from_dict
 from ..errors import ConvolabError
 from . import storage as st
-from .space import SearchSpace, apply_params, parse_space
+from .space import SearchSpace, apply_params, format_value, parse_space
 
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "halving", "hyperband", "none")
@@ -67,9 +69,9 @@ class TuneOptions:
 
                 raise ConvolabError(f"{flag} {value!r} is not one of {', '.join(choices)}"
                                     f"{did_you_mean(value, choices)}")
-        if self.grace <= st.HEARTBEAT_SECONDS:
-            raise ConvolabError(f"the grace period must be longer than the heartbeat "
-                                f"({st.HEARTBEAT_SECONDS:g} s), got {self.grace}")
+        if not self.grace >= 3 * st.HEARTBEAT_SECONDS:
+            raise ConvolabError(f"--grace must be at least {3 * st.HEARTBEAT_SECONDS:g} s (three "
+                                f"heartbeats), got {self.grace}")
         if self.storage is not None:
             st.check_storage_url(self.storage, self.workers)
         from ..i18n import check_language
@@ -134,7 +136,7 @@ def _study_name(study_dir: Path, url: str | None) -> str:
     return "convolab" if url is None else study_dir.resolve().name
 
 
-def _sampler(options: TuneOptions, space: SearchSpace, seed: int):
+def _sampler(options: TuneOptions, seed: int):
     import optuna
 
     if options.sampler == "random":
@@ -144,7 +146,7 @@ def _sampler(options: TuneOptions, space: SearchSpace, seed: int):
     return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
 
 
-def _pruner(options: TuneOptions, max_epochs: int):
+def _pruner(options: TuneOptions, epochs: int):
     import optuna
 
     if options.pruner == "median":
@@ -152,7 +154,7 @@ def _pruner(options: TuneOptions, max_epochs: int):
     if options.pruner == "halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
     if options.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(2, max_epochs))
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(2, epochs))
     return optuna.pruners.NopPruner()
 
 
@@ -181,7 +183,7 @@ def load_study(options: TuneOptions, base: Config, space: SearchSpace, seed_offs
     seed = base.seed * 1000 + seed_offset + 7919 * trials_so_far  # new draws on each resume
     study = optuna.create_study(
         study_name=name, storage=storage, direction=direction, load_if_exists=True,
-        sampler=_sampler(options, space, seed), pruner=_pruner(options, max_epochs(base, space)))
+        sampler=_sampler(options, seed), pruner=_pruner(options, max_epochs(base, space)))
     check_same_study(study, _meta(base, space, options.monitor), study_dir)
     if options.sampler == "grid" and GRID_ATTR not in study.user_attrs:
         queue_grid(study, space, base.seed)
@@ -224,16 +226,17 @@ def counted_trials(study) -> list:
             and (t.state != TrialState.WAITING or st.RETRY_OF_ATTR in t.user_attrs)]
 
 
+def waiting_reruns(study) -> list:
+    """Queued re-runs of trials whose worker was lost (they must run before a study ends)."""
+    from optuna.trial import TrialState
+
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+            if st.RETRY_OF_ATTR in t.user_attrs]
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())[:300]
     return text if isinstance(exc, ConvolabError) else f"{type(exc).__name__}: {text}"
-
-
-def _format_params(params: dict) -> str:
-    def short(value):
-        return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-    return ", ".join(f"{field.rpartition('.')[2]} {short(v)}" for field, v in params.items())
 
 
 class Worker:
@@ -245,34 +248,48 @@ class Worker:
         self.index, self.say, self.orphan_exit = index, say, orphan_exit
         self.study = load_study(options, base, space, seed_offset=index)
         self.trials_dir = Path(options.study_dir) / TRIALS_DIR
-        if not os.environ.get("CONVOLAB_VERBOSE"):  # "N calls triggered retracing": one
-            logging.getLogger("tensorflow").setLevel(logging.ERROR)  # model a trial is meant
+        if not os.environ.get("CONVOLAB_VERBOSE"):
+            # Each trial builds a new model: TensorFlow's "N calls triggered tf.function
+            # retracing" warnings are expected here, not a problem.
+            logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
-    def run(self, deadline: float | None = None) -> int:
-        """Run trials; return how many this worker finished."""
+    def run(self, deadline: float | None = None) -> None:
+        """Run trials until the study has --trials of them (re-runs included) or time is up."""
+        try:
+            while deadline is None or time.time() < deadline:
+                st.requeue_stale_trials(self.study, self.options.grace)
+                if (len(counted_trials(self.study)) >= self.options.trials
+                        and not waiting_reruns(self.study)):
+                    break
+                trial = self.study.ask()
+                ranked = [t.number for t in counted_trials(self.study)]
+                if trial.number in ranked and ranked.index(trial.number) >= self.options.trials:
+                    self._put_back(trial)  # over --trials: others took the last places
+                    continue
+                self.run_trial(trial)
+        except (ConvolabError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # the database or the journal file went away
+            raise ConvolabError(f"the study's storage failed ({_one_line(exc)}); the trials "
+                                f"so far are kept: run the same command again to continue")
+
+    def _put_back(self, trial) -> None:
+        """Leave a trial asked beyond --trials uncounted; a grid point goes back in the queue
+        (it was only taken because a re-run waits behind it)."""
         from optuna.trial import TrialState
 
-        done = 0
-        while deadline is None or time.time() < deadline:
-            st.requeue_stale_trials(self.study, self.options.grace)
-            if len(counted_trials(self.study)) >= self.options.trials:
-                break
-            trial = self.study.ask()
-            ranked = [t.number for t in counted_trials(self.study)]
-            if trial.number in ranked and ranked.index(trial.number) >= self.options.trials:
-                trial.set_user_attr(SURPLUS_ATTR, True)  # another worker took the last one
-                self.study.tell(trial, state=TrialState.FAIL)
-                break
-            self.run_trial(trial)
-            done += 1
-        return done
+        trial.set_user_attr(SURPLUS_ATTR, True)
+        self.study.tell(trial, state=TrialState.FAIL)
+        if trial.user_attrs.get(GRID_ATTR):
+            self.study.enqueue_trial(trial.params, user_attrs={GRID_ATTR: True})
 
     def run_trial(self, trial) -> None:
         """Train one trial and tell the study how it ended."""
+        from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
         run_dir = Path(trial.user_attrs.get(st.RUN_DIR_ATTR)
-                       or self.trials_dir / f"trial-{trial.number:04d}")
+                       or (self.trials_dir / f"trial-{trial.number:04d}").resolve())
         trial.set_user_attr(st.RUN_DIR_ATTR, str(run_dir))
         heartbeat = st.Heartbeat(trial, on_orphan=(lambda: os._exit(3)) if self.orphan_exit
                                  else None)
@@ -286,14 +303,16 @@ class Worker:
             raise
         except Exception as exc:  # the trial fails with its reason; the study goes on
             error = _one_line(exc)
-            trial.set_user_attr(ERROR_ATTR, error)
+            with contextlib.suppress(UpdateFinishedTrialError):
+                trial.set_user_attr(ERROR_ATTR, error)
         finally:
             heartbeat.close()
             _free_models()
+        # skip_if_finished: another worker took this trial for lost (and queued it again)
         if state == TrialState.COMPLETE:
-            self.study.tell(trial, value)
+            self.study.tell(trial, value, skip_if_finished=True)
         else:
-            self.study.tell(trial, state=state)
+            self.study.tell(trial, state=state, skip_if_finished=True)
         self._report(trial.number, state, value, trial.params, time.time() - started, error)
 
     def _train(self, trial, params: dict, run_dir: Path):
@@ -309,6 +328,9 @@ class Worker:
         pruning = PruningCallback(trial, self.options.monitor)
         if (run_dir / "metrics.json").is_file():
             run = Run.load(run_dir)  # finished before its worker died
+            if run.config.to_dict() != {**config.to_dict(), "out": run.config.out}:
+                raise ConvolabError(f"{run_dir} holds a run with other settings than this "
+                                    f"trial's; delete it (or use another --study)")
         elif partial_dir(run_dir).is_dir():
             self._report_history(trial, partial_dir(run_dir))
             run = train(resume=run_dir, verbose=0, extra_callbacks=[pruning],
@@ -319,17 +341,21 @@ class Worker:
         rows = run.history()
         trial.set_user_attr(EPOCHS_ATTR, len(rows))
         trial.set_user_attr(SECONDS_ATTR, run.metrics.get("train_seconds"))
+        if pruning.lost:
+            raise ConvolabError("another worker took this trial for lost and runs it again")
         best = rows[run.metrics["best_epoch"] - 1][self.options.monitor]
         if pruning.pruned or not math.isfinite(best):
             return TrialState.PRUNED, None
         return TrialState.COMPLETE, float(best)
 
     def _report_history(self, trial, work_dir: Path) -> None:
-        """Give a resumed trial's pruner the epochs its killed predecessor finished."""
-        from ..callbacks import read_history
-        from ..run import HISTORY_FILE
+        """Give a resumed trial's pruner the epochs its killed predecessor committed."""
+        from ..callbacks import read_backup_state, read_history
+        from ..run import BACKUP_DIR, HISTORY_FILE
 
-        for row in read_history(work_dir / HISTORY_FILE):
+        state = read_backup_state(work_dir / BACKUP_DIR) or {}
+        committed = int(state.get("epochs_done", 0))
+        for row in read_history(work_dir / HISTORY_FILE)[:committed]:
             value = row.get(self.options.monitor)
             if value is not None and math.isfinite(float(value)):
                 trial.report(float(value), int(row["epoch"]))
@@ -338,7 +364,9 @@ class Worker:
         who = f"worker {self.index + 1}: " if self.options.workers > 1 else ""
         result = (f"{self.options.monitor} {value:.4f}" if value is not None
                   else state.name.lower())
-        line = f"{who}trial {number} {result}  ({_format_params(params)})  {seconds:.1f} s"
+        params_text = ", ".join(f"{field.rpartition('.')[2]} {format_value(v)}"
+                                for field, v in params.items())
+        line = f"{who}trial {number} {result}  ({params_text})  {seconds:.1f} s"
         if error:
             line += f"  failed: {error}"
         self.say(line, flush=True)
@@ -376,6 +404,10 @@ def _worker_process(payload: dict) -> None:
                orphan_exit=True).run(payload["deadline"])
     except KeyboardInterrupt:
         pass
+    except Exception as exc:  # one line, and the parent sees the exit code
+        print(f"convolab: error: worker {payload['index'] + 1}: {_one_line(exc)}",
+              file=sys.stderr, flush=True)
+        sys.exit(1)
 
 
 def _silent(*args, **kwargs) -> None:
@@ -403,12 +435,11 @@ def tune(base: Config, space: SearchSpace, options: TuneOptions, say=print) -> d
             options.trials = points
     base = trial_base(base, options.monitor)
     study_dir = Path(options.study_dir)
-    if options.storage is not None and (study_dir / st.JOURNAL_FILE).exists():
-        raise ConvolabError(f"study {study_dir} keeps its trials in {st.JOURNAL_FILE}; leave "
-                            f"out --storage to continue it, or use another --study")
+    st.check_same_storage(study_dir, options.storage)
     if options.storage is not None:
         st.open_storage(study_dir, options.storage)  # unreachable: say so before any folder
     study_dir.mkdir(parents=True, exist_ok=True)
+    st.record_storage(study_dir, options.storage)
     study = load_study(options, base, space)
     requeued = st.requeue_stale_trials(study, options.grace)
     if requeued:
@@ -418,16 +449,22 @@ def tune(base: Config, space: SearchSpace, options: TuneOptions, say=print) -> d
     have = len(counted_trials(study))
     say(f"study {study_dir}: {have} of {options.trials} trials so far; "
         f"{options.workers} worker{'s' if options.workers > 1 else ''}", flush=True)
+    failed = 0
     if options.workers == 1:
         Worker(options, base, space, say=say).run(deadline)
     else:
-        _run_processes(options, base, space, deadline, quiet)
-    return write_results(load_study(options, base, space), options, say=say)
+        failed = _run_processes(options, base, space, deadline, quiet)
+    summary = write_results(load_study(options, base, space), options, say=say)
+    if failed:
+        raise ConvolabError(f"{failed} of {options.workers} workers stopped with an error "
+                            f"(above); the results so far are written: run the same command "
+                            f"again to continue")
+    return summary
 
 
 def _run_processes(options: TuneOptions, base: Config, space: SearchSpace,
-                   deadline: float | None, quiet: bool) -> None:
-    """Run `options.workers` worker processes and wait for them all."""
+                   deadline: float | None, quiet: bool) -> int:
+    """Run `options.workers` worker processes, wait for them all; how many failed."""
     context = multiprocessing.get_context("spawn")
     payload = {"options": asdict(options), "base": base.to_dict(), "space": space.as_dict(),
                "deadline": deadline, "quiet": quiet}
@@ -443,3 +480,4 @@ def _run_processes(options: TuneOptions, base: Config, space: SearchSpace,
         for process in processes:
             process.join(timeout=30)
         raise
+    return sum(process.exitcode != 0 for process in processes)

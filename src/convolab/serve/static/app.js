@@ -55,7 +55,9 @@ pad.addEventListener("pointermove", (event) => {
   schedule();
 });
 for (const end of ["pointerup", "pointercancel", "pointerleave"]) {
-  pad.addEventListener(end, () => { if (state.drawing) { state.drawing = false; schedule(0); } });
+  pad.addEventListener(end, () => {
+    if (state.drawing) { state.drawing = false; schedule(0); }
+  });
 }
 $("undo").addEventListener("click", () => {
   if (state.history.length) ctx.putImageData(state.history.pop(), 0, 0);
@@ -147,13 +149,14 @@ function show(answer) {
   if (!answer.layers.length) {
     const note = document.createElement("p");
     note.className = "note";
+    // One literal per translated text: the catalogs are looked up by the whole of it.
     note.textContent = T("This model's convolutions are inside its ImageNet base; it has no feature maps of its own to show.");
     maps.push(note);
   }
   $("maps").replaceChildren(...maps);
-  $("kernels").replaceChildren(...(answer.kernels ? [figure(answer.kernels.png,
-    `${T("Kernels of the first layer")} ${answer.kernels.layer}: ${answer.kernels.shape.join("×")}`,
-    8)] : []));
+  const k = answer.kernels;
+  $("kernels").replaceChildren(...(k ? [figure(k.png,
+    `${T("Kernels of the first layer")} ${k.layer}: ${k.shape.join("×")}`, 8)] : []));
   state.firstConv = answer.layers.find((layer) => layer.kind === "Conv2D") || null;
   state.canExplain = answer.explain;
   if (!answer.explain) $("explain").textContent = answer.explain_note || "";
@@ -196,9 +199,18 @@ function matrix(block) {
 }
 
 function block(b) {
-  if (b.text !== undefined) { const p = document.createElement("p"); p.textContent = b.text; return p; }
+  if (b.text !== undefined) {
+    const p = document.createElement("p");
+    p.textContent = b.text;
+    return p;
+  }
   if (b.matrix !== undefined) return matrix(b);
-  if (b.op !== undefined) { const s = document.createElement("span"); s.className = "op"; s.textContent = b.op; return s; }
+  if (b.op !== undefined) {
+    const s = document.createElement("span");
+    s.className = "op";
+    s.textContent = b.op;
+    return s;
+  }
   if (b.side !== undefined) {
     const d = document.createElement("div");
     d.className = "side";
@@ -209,10 +221,18 @@ function block(b) {
     const table = document.createElement("table");
     table.className = "m";
     const head = table.insertRow();
-    b.table.forEach((h) => { const th = document.createElement("th"); th.textContent = h; head.append(th); });
+    b.table.forEach((h) => {
+      const th = document.createElement("th");
+      th.textContent = h;
+      head.append(th);
+    });
     b.rows.forEach((row, r) => {
       const tr = table.insertRow();
-      row.forEach((v) => { const td = tr.insertCell(); td.textContent = v; if (r === b.mark) td.className = "mark"; });
+      row.forEach((v) => {
+        const td = tr.insertCell();
+        td.textContent = v;
+        if (r === b.mark) td.className = "mark";
+      });
     });
     return table;
   }
@@ -240,16 +260,34 @@ function chooseModel(name) {
   if (state.image) inspect();
 }
 
-function readFile(file) {
+const MAX_SIDE = 1024; // photos are shrunk first: the model sees 28x28 at most anyway
+
+async function readFile(file) {
   if (!file) return;
-  const reader = new FileReader();
-  reader.onload = () => { state.image = String(reader.result).split(",")[1]; inspect(); };
-  reader.readAsDataURL(file);
+  try {
+    const bitmap = await createImageBitmap(file);
+    const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+    canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    state.image = canvas.toDataURL("image/png").split(",")[1];
+  } catch (error) { // not an image the browser decodes: let the server name the problem
+    state.image = await new Promise((resolve) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(String(reader.result).split(",")[1]);
+      reader.readAsDataURL(file);
+    });
+  }
+  inspect();
 }
 
 $("file").addEventListener("change", () => readFile($("file").files[0]));
 const drop = $("drop");
-drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragover", (event) => {
+  event.preventDefault();
+  drop.classList.add("over");
+});
 drop.addEventListener("dragleave", () => drop.classList.remove("over"));
 drop.addEventListener("drop", (event) => {
   event.preventDefault();
