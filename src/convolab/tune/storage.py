@@ -96,8 +96,13 @@ def open_storage(study_dir: Path, url: str | None):
         return optuna.storages.JournalStorage(
             JournalFileBackend(str(study_dir / JOURNAL_FILE)))
     try:
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=_engine_kwargs(url))
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
+        except Exception as exc:  # two workers creating the tables at once: one wins
+            if "already exists" not in str(exc):
+                raise
+            time.sleep(1.0)
+            return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
     except ImportError:
         raise ConvolabError(f"--storage {redact(url)}: the database driver is not installed; "
                             f"pip install one for {urlsplit(url).scheme} (PostgreSQL: "
