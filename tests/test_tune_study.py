@@ -115,16 +115,21 @@ def test_an_invalid_trial_config_fails_with_its_reason_and_the_study_goes_on(tmp
     assert summary["best"]["number"] == by_backbone[None]["number"]
 
 
-def test_a_trial_whose_worker_died_runs_again_and_counts_once(tmp_path):
+def study_with_a_lost_trial(folder, trials):
+    """(base, space, options) of a study whose trial 0 runs in a process that is gone."""
     base = resolve_config(overrides=TINY)
     space = parse_space(SPACE, base)
-    options = TuneOptions(study_dir=str(tmp_path / "s"), trials=2, pruner="none")
-    Path(options.study_dir).mkdir()
-    lost = load_study(options, trial_base(base, "val_accuracy"), space)
-    trial = lost.ask()
+    options = TuneOptions(study_dir=str(folder), trials=trials, pruner="none")
+    folder.mkdir()
+    trial = load_study(options, trial_base(base, "val_accuracy"), space).ask()
     space.suggest(trial)
     this_machine = worker_id().rpartition(":")[0]
     trial.set_user_attr("worker", f"{this_machine}:{2**22 + 7}")  # no such process
+    return base, space, options
+
+
+def test_a_trial_whose_worker_died_runs_again_and_counts_once(tmp_path):
+    base, space, options = study_with_a_lost_trial(tmp_path / "s", trials=2)
     summary = tune(base, space, options, say=quiet)
     rows = {r["number"]: r for r in summary["trials"]}
     assert rows[0]["state"] == "fail" and rows[0]["retried_as"] == 1  # queued at once
@@ -207,14 +212,7 @@ def test_bad_tune_input_is_one_line_and_writes_nothing(capsys, tmp_path, monkeyp
 
 
 def test_a_trial_lost_at_the_very_end_still_runs_again(tmp_path):
-    base = resolve_config(overrides=TINY)
-    space = parse_space(SPACE, base)
-    options = TuneOptions(study_dir=str(tmp_path / "s"), trials=1, pruner="none")
-    Path(options.study_dir).mkdir()
-    lost = load_study(options, trial_base(base, "val_accuracy"), space)
-    trial = lost.ask()
-    space.suggest(trial)
-    trial.set_user_attr("worker", f"{worker_id().rpartition(':')[0]}:{2**22 + 9}")
+    base, space, options = study_with_a_lost_trial(tmp_path / "s", trials=1)
     summary = tune(base, space, options, say=quiet)
     assert [(r["number"], r["state"]) for r in summary["trials"]] == [(0, "fail"),
                                                                        (1, "complete")]

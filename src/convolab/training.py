@@ -82,6 +82,31 @@ def build_classifier(config: Config, spec: dict, input_shape, num_classes: int):
                         name=model_label(config) + ("_transfer" if m.backbone else ""))
 
 
+def check_single_input(model, config: Config) -> None:
+    """Refuse a model that does not take exactly one image input."""
+    if len(model.inputs) != 1:
+        raise ConvolabError(f"model {config.model.name} has {len(model.inputs)} inputs; "
+                            f"training on an image dataset needs exactly one")
+
+
+def classification_loss(label_smoothing: float):
+    """Cross-entropy on integer labels, or on one-hot ones with label smoothing."""
+    import keras
+
+    if label_smoothing > 0:
+        return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy()
+
+
+def loss_targets(labels, num_classes: int, label_smoothing: float):
+    """`labels` as `classification_loss` takes them: one-hot when smoothing."""
+    import keras
+
+    if label_smoothing > 0:
+        return keras.utils.to_categorical(labels, num_classes)
+    return labels
+
+
 def _run_dirs(config: Config) -> tuple[Path, Path]:
     """(final_dir, work_dir) for a new run; refuses folders that already exist."""
     final_dir = Path(config.out) if config.out else default_run_dir(config)
@@ -233,9 +258,7 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
         keras.utils.set_random_seed(config.seed)
         warn_if_flip_wrong(config.augment, ds.name)
         model = build_classifier(config, spec, ds.input_shape, ds.num_classes)
-        if len(model.inputs) != 1:
-            raise ConvolabError(f"model {config.model.name} has {len(model.inputs)} inputs; "
-                                f"training on an image dataset needs exactly one")
+        check_single_input(model, config)
         t = config.train
         parallel.check_batch(t.batch_size)
         n_outputs = len(model.outputs)
@@ -253,13 +276,9 @@ def train(config: Config | dict | None = None, *, resume: str | Path | None = No
         elif not pretrained:  # a base from scratch: its BatchNormalization learns in phase 2 only
             warn_if_batchnorm_stale(model, steps_per_epoch * sum(
                 p.epochs for p in phases if p.unfreeze != "none"))
-        if t.label_smoothing > 0:
-            loss = keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing)
-            y_train = keras.utils.to_categorical(ds.y_train, ds.num_classes)
-            y_val = keras.utils.to_categorical(ds.y_val, ds.num_classes)
-        else:
-            loss = keras.losses.SparseCategoricalCrossentropy()
-            y_train, y_val = ds.y_train, ds.y_val
+        loss = classification_loss(t.label_smoothing)
+        y_train = loss_targets(ds.y_train, ds.num_classes, t.label_smoothing)
+        y_val = loss_targets(ds.y_val, ds.num_classes, t.label_smoothing)
         # A plain run is one stage of every epoch; a transfer run has its phases (phases.py).
         stages = phases or [Phase(0, 0, t.epochs, t.lr, "none")]
         epochs_done = int(state["epochs_done"]) if state else 0

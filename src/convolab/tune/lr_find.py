@@ -310,14 +310,13 @@ def _build(config: Config, target: _Target, ds, start_lr: float, steps_per_epoch
     import keras
 
     from ..models import load_spec
-    from ..training import build_classifier, make_optimizer
+    from ..training import (build_classifier, check_single_input, classification_loss,
+                            make_optimizer)
 
     spec = target.spec if config.model.backbone else load_spec(config.model.name)
     keras.utils.set_random_seed(config.seed)
     model = build_classifier(config, spec, ds.input_shape, ds.num_classes)
-    if len(model.inputs) != 1:
-        raise ConvolabError(f"model {config.model.name} has {len(model.inputs)} inputs; "
-                            f"training on an image dataset needs exactly one")
+    check_single_input(model, config)
     if target.phase is not None:
         from ..transfer.model import freeze_base, unfreeze
 
@@ -326,11 +325,7 @@ def _build(config: Config, target: _Target, ds, start_lr: float, steps_per_epoch
         else:  # as phase 2 trains: a pretrained base keeps its BatchNormalization frozen
             unfreeze(model, target.phase.unfreeze, keep_batchnorm_frozen=target.pretrained)
     outputs = len(model.outputs)
-    if config.train.label_smoothing > 0:
-        loss = keras.losses.CategoricalCrossentropy(
-            label_smoothing=config.train.label_smoothing)
-    else:
-        loss = keras.losses.SparseCategoricalCrossentropy()
+    loss = classification_loss(config.train.label_smoothing)
     sweep_train = dataclasses.replace(config.train, lr=start_lr, lr_schedule="constant")
     model.compile(optimizer=make_optimizer(sweep_train, steps_per_epoch),
                   loss=[loss] * outputs if outputs > 1 else loss, steps_per_execution=1)
@@ -340,9 +335,9 @@ def _build(config: Config, target: _Target, ds, start_lr: float, steps_per_epoch
 
 def _labels(config: Config, ds, outputs: int):
     """The training labels as the loss takes them: one-hot with label smoothing."""
-    y = ds.y_train
-    if config.train.label_smoothing > 0:
-        y = np.eye(ds.num_classes, dtype="float32")[y]
+    from ..training import loss_targets
+
+    y = loss_targets(ds.y_train, ds.num_classes, config.train.label_smoothing)
     return [y] * outputs if outputs > 1 else y
 
 
