@@ -229,41 +229,45 @@ KILLED_TRAINING = textwrap.dedent("""
             if epoch == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
 
-    convolab.train(config, verbose=0, extra_callbacks=[KillAfter()])
+    if config is None:
+        convolab.train(resume=out, verbose=0, extra_callbacks=[KillAfter()])
+    else:
+        convolab.train(config, verbose=0, extra_callbacks=[KillAfter()])
 """)
 
 
-def kill_and_resume(out, config, kill_at):
-    """Train `config` in a subprocess killed (SIGKILL) at the end of epoch `kill_at`,
-    before its commit; return the committed state, then resume it to the end. Both
-    processes share a fresh convolab cache beside `out`."""
+def train_killed(out, config, kill_at):
+    """Train `config` (None: resume `out`) in a subprocess killed (SIGKILL) at the end of
+    epoch `kill_at`, before its commit; return the committed state. Every process of a
+    test shares a fresh convolab cache beside `out`."""
     env = {**os.environ, "CONVOLAB_HOME": str(out.parent / "home")}
     proc = subprocess.run([sys.executable, "-c", KILLED_TRAINING, str(out), json.dumps(config),
                            str(kill_at)], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == -9, proc.stderr[-2000:]
-    state = json.loads((partial_dir(out) / "backup" / "state.json").read_text())
-    proc = subprocess.run([sys.executable, "-m", "convolab", "train", "--resume", str(out),
-                           "--quiet"], capture_output=True, text=True, timeout=300, env=env)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return state
+    return json.loads((partial_dir(out) / "backup" / "state.json").read_text())
 
 
-def test_kill_in_the_cached_phase_1_resumes_in_phase_1(tmp_path):
-    out = tmp_path / "killed-early"
-    config = {**tiny(out, freeze_epochs=2), "train": {**TINY["train"], "epochs": 3}}
-    state = kill_and_resume(out, config, kill_at=1)
-    assert state["epochs_done"] == 1 and state["phase"] == 1
-    run = Run.load(out)
-    assert [r["phase"] for r in run.history()] == [1, 1, 2]
-    assert run.metrics["feature_cache"]["train"]["hit"]  # computed before the kill
+def _feature_files(home):
+    return {p.name: p.stat().st_ino for p in home.rglob("features/*") if p.is_file()}
 
 
-def test_kill_in_phase_2_resumes_in_phase_2(tmp_path):
+def test_kills_in_the_cached_phase_1_and_in_phase_2_resume_in_their_phase(tmp_path):
     out = tmp_path / "killed"
-    state = kill_and_resume(out, tiny(out), kill_at=2)
-    assert state["epochs_done"] == 2 and state["phase"] == 2
-    rows = Run.load(out).history()
-    assert [r["epoch"] for r in rows] == [0, 1, 2]
-    assert [r["phase"] for r in rows] == [1, 2, 2]
-    # the resumed run is still in phase 2: the fine-tuning rate, not phase 1's
-    assert rows[2]["learning_rate"] == pytest.approx(1e-4)
+    config = {**tiny(out, freeze_epochs=2), "train": {**TINY["train"], "epochs": 4}}
+    state = train_killed(out, config, kill_at=1)
+    assert state["epochs_done"] == 1 and state["phase"] == 1
+    cached = _feature_files(tmp_path / "home")
+    assert cached, "phase 1 cached no features"
+    state = train_killed(out, None, kill_at=3)  # resumed in phase 1, killed in phase 2
+    assert state["epochs_done"] == 3 and state["phase"] == 2
+    assert _feature_files(tmp_path / "home") == cached  # phase 1 read them, wrote none
+    proc = subprocess.run([sys.executable, "-m", "convolab", "train", "--resume", str(out),
+                           "--quiet"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "CONVOLAB_HOME": str(tmp_path / "home")})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = Run.load(out)
+    rows = run.history()
+    assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
+    assert [r["phase"] for r in rows] == [1, 1, 2, 2]
+    # the run resumed in phase 2 is still in phase 2: the fine-tuning rate, not phase 1's
+    assert rows[3]["learning_rate"] == pytest.approx(1e-4)

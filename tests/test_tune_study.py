@@ -240,3 +240,54 @@ def test_the_pruning_callback_stops_a_trial_another_worker_took():
     callback.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
     callback.on_epoch_end(0, {"val_accuracy": 0.5})
     assert callback.lost and callback.model.stop_training and not callback.pruned
+
+
+_ORPHAN_CHILD = """
+import os, sys, time
+from convolab.tune.storage import Heartbeat
+
+class Trial:  # a running trial's bookkeeping, without a storage
+    def set_user_attr(self, key, value):
+        pass
+
+Heartbeat(Trial(), interval=0.1, on_orphan=lambda: os._exit(3))
+print(os.getpid(), flush=True)
+time.sleep(60)
+"""
+
+_ORPHAN_PARENT = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1]], stdout=sys.stdout)
+time.sleep(60)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie has exited too
+        return stat.read().split(") ")[-1][0] != "Z"
+
+
+def test_a_worker_whose_tune_was_killed_exits_at_its_next_heartbeat():
+    """kill -9 of `convolab tune` alone (not its process group) leaves its workers with a
+    new parent; each one's heartbeat sees that and ends the worker."""
+    parent = subprocess.Popen([sys.executable, "-c", _ORPHAN_PARENT, _ORPHAN_CHILD],
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        worker = int(parent.stdout.readline())
+        time.sleep(0.3)
+        assert _alive(worker), "the worker ended while its parent was alive"
+        parent.kill()
+        parent.wait()
+        deadline = time.time() + 5
+        while _alive(worker) and time.time() < deadline:
+            time.sleep(0.05)
+        assert not _alive(worker), "the worker outlived its killed parent by 5 s"
+    finally:
+        try:
+            os.killpg(parent.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
