@@ -52,13 +52,15 @@ def default_run_dir(config: Config) -> Path:
     return Path("runs") / f"{model}-{dataset[:40]}-{stamp}"
 
 
-def make_optimizer(cfg, steps_per_epoch: int):
-    """The Keras optimizer named in `cfg` with its learning-rate schedule."""
+def make_optimizer(cfg, steps_per_epoch: int, learning_rate=None):
+    """The Keras optimizer named in `cfg` with its learning-rate schedule (or with
+    `learning_rate`, a number or a keras LearningRateSchedule, when given)."""
     import keras
 
     from .schedules import make_schedule
 
-    lr = make_schedule(cfg.lr_schedule, cfg.lr, steps_per_epoch, cfg.epochs)
+    lr = learning_rate if learning_rate is not None else make_schedule(
+        cfg.lr_schedule, cfg.lr, steps_per_epoch, cfg.epochs)
     # Weight averaging: the optimizer keeps an exponential moving average of the weights.
     ema = {"use_ema": cfg.ema is not None, "ema_momentum": cfg.ema or 0.99}
     if cfg.optimizer == "sgd":

@@ -246,28 +246,31 @@ def default_out_dir(config: Config) -> Path:
     return Path("runs") / f"lr-find-{default_run_dir(config).name}"
 
 
-def _sweep_callback(test: RangeTest, batch_size: int, train_images: int):
-    """A Keras callback that sets each step's learning rate from `test`, hands it the
-    step's loss and the learning rate the optimizer used, and stops `fit` when it says."""
+def sweep_schedule(test: RangeTest):
+    """`test`'s exponential learning rates as a Keras schedule of the optimizer's step, so
+    that every backend applies them inside the compiled step (on JAX, a rate a callback
+    assigns between steps of an epoch never reaches the step)."""
     import keras
-    from keras import ops
+
+    return keras.optimizers.schedules.ExponentialDecay(
+        test.start_lr, decay_steps=test.steps - 1, decay_rate=test.end_lr / test.start_lr)
+
+
+def _sweep_callback(test: RangeTest, batch_size: int, train_images: int):
+    """A Keras callback that hands `test` each step's loss and learning rate (the one
+    `sweep_schedule` gave that step) and stops `fit` when it says."""
+    import keras
 
     class LRRangeTest(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             self.images, self.mean = 0, 0.0  # the epoch's running mean of the loss so far
-
-        def on_train_batch_begin(self, batch, logs=None):
-            # Through `self.model`: on JAX, reading it brings the state of the last step
-            # back into the variables, so that the new rate reaches the next step.
-            self.model.optimizer.learning_rate = test.lr_at(len(test.losses))
 
         def on_train_batch_end(self, batch, logs=None):
             images = min(batch_size * (batch + 1), train_images)
             mean = float(logs["loss"])
             loss = loss_of_batch(mean, images, self.mean, self.images)
             self.images, self.mean = images, mean
-            lr = float(ops.convert_to_numpy(self.model.optimizer.learning_rate))
-            if test.record(lr, loss):
+            if test.record(test.lr_at(len(test.losses)), loss):
                 self.model.stop_training = True
 
     return LRRangeTest()
@@ -304,9 +307,9 @@ def _target(config: Config) -> _Target:
     return _Target(spec, phase, pretrained, phase.lr, flag)
 
 
-def _build(config: Config, target: _Target, ds, start_lr: float, steps_per_epoch: int):
-    """The model `train` starts from, compiled for the sweep: the config's optimizer at a
-    constant `start_lr`, its loss (label smoothing included), one step per call."""
+def _build(config: Config, target: _Target, ds, test: RangeTest, steps_per_epoch: int):
+    """The model `train` starts from, compiled for the sweep: the config's optimizer on
+    `test`'s learning rates, its loss (label smoothing included), one step per call."""
     import keras
 
     from ..models import load_spec
@@ -326,8 +329,8 @@ def _build(config: Config, target: _Target, ds, start_lr: float, steps_per_epoch
             unfreeze(model, target.phase.unfreeze, keep_batchnorm_frozen=target.pretrained)
     outputs = len(model.outputs)
     loss = classification_loss(config.train.label_smoothing)
-    sweep_train = dataclasses.replace(config.train, lr=start_lr, lr_schedule="constant")
-    model.compile(optimizer=make_optimizer(sweep_train, steps_per_epoch),
+    optimizer = make_optimizer(config.train, steps_per_epoch, learning_rate=sweep_schedule(test))
+    model.compile(optimizer=optimizer,
                   loss=[loss] * outputs if outputs > 1 else loss, steps_per_execution=1)
     model.optimizer.build(model.trainable_variables)
     return model
@@ -345,7 +348,7 @@ def _sweep(config: Config, target: _Target, ds, test: RangeTest) -> None:
     """Train a fresh model on shuffled batches until `test` says stop."""
     batch_size = config.train.batch_size
     steps_per_epoch = math.ceil(len(ds.x_train) / batch_size)
-    model = _build(config, target, ds, test.start_lr, steps_per_epoch)
+    model = _build(config, target, ds, test, steps_per_epoch)
     callback = _sweep_callback(test, batch_size, len(ds.x_train))
     model.fit(ds.x_train.astype("float32"), _labels(config, ds, len(model.outputs)),
               batch_size=batch_size, epochs=math.ceil(test.steps / steps_per_epoch),
