@@ -95,8 +95,9 @@ class _StderrToFile:
 class _QuietLoader(importlib.abc.Loader):
     """Runs the wrapped loader with stderr captured, then puts the original loader back."""
 
-    def __init__(self, loader):
+    def __init__(self, loader, finder):
         self._loader = loader
+        self._finder = finder
 
     def create_module(self, spec):
         return self._loader.create_module(spec)
@@ -106,10 +107,13 @@ class _QuietLoader(importlib.abc.Loader):
         skipped = [name for name in SKIPPED_EXTRAS if name not in sys.modules]
         for name in skipped:
             sys.modules[name] = None  # `import name` raises ImportError meanwhile
+        self._finder.busy = True  # an import inside this one is captured with it
         try:
             with chatter_kept_off_stderr():
                 self._loader.exec_module(module)
         finally:
+            self._finder.busy = False
+            self._finder.done_when_tensorflow_is_in()
             for name in skipped:
                 if sys.modules.get(name, 0) is None:
                     del sys.modules[name]
@@ -136,26 +140,38 @@ def chatter_kept_off_stderr():
 
 
 class _QuietFirstImport(importlib.abc.MetaPathFinder):
-    """Finds `keras` or `tensorflow`, whichever comes first, with a loader that captures
-    what its import writes."""
+    """Finds `keras` and `tensorflow` with a loader that captures what their import writes,
+    until TensorFlow is imported: with the TensorFlow backend inside `import keras`; with
+    JAX or torch later, when something imports it (or never)."""
+
+    def __init__(self):
+        self.busy = False
 
     def find_spec(self, name, path=None, target=None):
-        if name not in WATCHED:
+        if name not in WATCHED or self.busy or name in sys.modules:
             return None
-        sys.meta_path.remove(self)  # only the first import; later ones are cached anyway
-        spec = importlib.util.find_spec(name)
+        self.busy = True  # importlib.util.find_spec asks this finder again
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self.busy = False
         if spec is not None and spec.loader is not None:
-            spec.loader = _QuietLoader(spec.loader)
+            spec.loader = _QuietLoader(spec.loader, self)
         return spec
+
+    def done_when_tensorflow_is_in(self) -> None:
+        """Leave sys.meta_path once TensorFlow is imported: nothing is left to capture."""
+        if "tensorflow" in sys.modules and self in sys.meta_path:
+            sys.meta_path.remove(self)
 
 
 def quiet_import() -> None:
     """Keep TensorFlow's start-up chatter off stderr (see the module docstring).
 
-    Does nothing when Keras or TensorFlow is already imported or the user asked for the
+    Does nothing when TensorFlow is already imported or the user asked for the
     lines.
     """
-    if any(name in sys.modules for name in WATCHED) or verbose_requested():
+    if "tensorflow" in sys.modules or verbose_requested():
         return
     if not any(isinstance(f, _QuietFirstImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietFirstImport())
