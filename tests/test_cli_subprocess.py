@@ -14,6 +14,7 @@ import sys
 import pytest
 from PIL import Image
 
+from backends import BACKEND, export_needs_tensorflow
 from cli_helpers import huge_png
 
 #: Runs `convolab ARGS` like the console script, then reports whether Keras was imported.
@@ -189,6 +190,7 @@ def test_backbones_are_listed_without_keras():
         assert name in out
 
 
+@export_needs_tensorflow
 def test_export_writes_nothing_on_stderr(run_dir, tmp_path):
     code, out, err = convolab("export", run_dir, "--format", "onnx", "--check-samples", "20",
                               "--out", tmp_path / "model.onnx")
@@ -203,8 +205,7 @@ def test_quiet_prints_results_only(tmp_path):
     assert stdout.splitlines()[0].startswith("test accuracy")
 
 
-@pytest.mark.skipif(os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow",
-                    reason="TensorFlow's start-up lines exist on the TensorFlow backend only")
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's start-up lines exist on the TensorFlow backend only")
 def test_verbose_shows_tensorflow_lines_again(run_dir):
     code, _, err = convolab("evaluate", run_dir, "--verbose")
     assert code == 0

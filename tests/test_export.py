@@ -9,6 +9,7 @@ import pytest
 
 import convolab
 from convolab import export
+from backends import export_needs_tensorflow
 from cli_helpers import assert_user_error, run_cli
 from convolab.errors import ConvolabError
 from convolab.export import export_run
@@ -37,6 +38,7 @@ def files_under(path):
     return sorted(p.relative_to(path).as_posix() for p in path.rglob("*")) if path.exists() else []
 
 
+@export_needs_tensorflow
 def test_onnx_export_reloads_in_onnxruntime_and_matches_keras(run_dir, test_images):
     import onnx
     import onnxruntime
@@ -55,6 +57,7 @@ def test_onnx_export_reloads_in_onnxruntime_and_matches_keras(run_dir, test_imag
     assert np.max(np.abs(got - expected)) <= TOL
 
 
+@export_needs_tensorflow
 def test_saved_model_export_reloads_in_tensorflow_and_matches_keras(run_dir, tmp_path,
                                                                     test_images):
     import tensorflow as tf
@@ -70,6 +73,7 @@ def test_saved_model_export_reloads_in_tensorflow_and_matches_keras(run_dir, tmp
     assert np.max(np.abs(got - expected)) <= TOL
 
 
+@export_needs_tensorflow
 def test_every_output_of_a_two_headed_model_is_exported_and_checked(tmp_path):
     spec = two_headed_spec(tmp_path)
     run = convolab.train({"data": {"name": "digits"}, "model": {"name": str(spec)},
@@ -87,6 +91,7 @@ def test_every_output_of_a_two_headed_model_is_exported_and_checked(tmp_path):
             assert np.max(np.abs(e - g)) <= TOL
 
 
+@export_needs_tensorflow
 @pytest.mark.parametrize("fmt, writer", [("onnx", "_write_onnx"),
                                          ("tf_saved_model", "_write_saved_model")])
 def test_a_failing_conversion_leaves_nothing_behind(run_dir, tmp_path, monkeypatch, fmt, writer):
@@ -104,6 +109,7 @@ def test_a_failing_conversion_leaves_nothing_behind(run_dir, tmp_path, monkeypat
     assert files_under(tmp_path / "out") == []
 
 
+@export_needs_tensorflow
 @pytest.mark.parametrize("fmt", ["onnx", "tf_saved_model"])
 def test_an_export_that_differs_from_keras_is_refused_and_not_written(run_dir, tmp_path,
                                                                       monkeypatch, fmt):
@@ -115,6 +121,7 @@ def test_an_export_that_differs_from_keras_is_refused_and_not_written(run_dir, t
     assert files_under(tmp_path) == []
 
 
+@export_needs_tensorflow
 def test_force_replaces_an_existing_export_only_when_asked(run_dir, tmp_path, capsys):
     out = tmp_path / "sm"
     (out / "old").mkdir(parents=True)
@@ -129,6 +136,7 @@ def test_force_replaces_an_existing_export_only_when_asked(run_dir, tmp_path, ca
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sm"]  # no .partial or .old left
 
 
+@export_needs_tensorflow
 def test_cli_exports_onnx_and_prints_path_and_difference(run_dir, tmp_path, capsys):
     out = tmp_path / "m.onnx"
     code, text, err = run_cli(capsys, "export", run_dir, "--format", "onnx", "--out", out,
@@ -170,6 +178,7 @@ def test_cli_rejects_an_output_of_the_wrong_kind(run_dir, tmp_path, capsys):
     assert (tmp_path / "file").read_text() == "x"
 
 
+@export_needs_tensorflow
 def test_cli_names_the_missing_package_and_the_install_command(run_dir, tmp_path, capsys,
                                                                monkeypatch):
     monkeypatch.setitem(sys.modules, "tf2onnx", None)  # makes `import tf2onnx` fail

@@ -14,12 +14,16 @@ import pytest
 from PIL import Image, ImageDraw
 
 import convolab
+from backends import export_needs_tensorflow
 from cli_helpers import assert_user_error, huge_png, run_cli
 from convolab.errors import ConvolabError
 from convolab.export import export_run
 from convolab.serve.api import create_app
 from convolab.serve.limits import Limits
 from convolab.serve.models import load_models, model_names
+
+# The fixture serves an ONNX export beside the Keras model.
+pytestmark = export_needs_tensorflow
 
 
 @pytest.fixture(scope="module")

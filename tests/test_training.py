@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 import convolab
+from backends import BACKEND
 from convolab.data import load_dataset
 from convolab.errors import ConvolabError
 from convolab.run import Run, partial_dir
@@ -48,7 +49,7 @@ def test_metrics_are_complete_and_plausible(mnist_run):
     assert sum(map(sum, m["confusion_matrix"])) == 10000
     assert m["train_seconds"] > 0 and m["parameters"] > 0
     env = json.loads((mnist_run.path / "environment.json").read_text())
-    assert env["backend"] == "tensorflow" and env["seed"] == 0 and env["versions"]["keras"]
+    assert env["backend"] == BACKEND and env["seed"] == 0 and env["versions"]["keras"]
     assert env["cpu"] and isinstance(env["cpu_features"], list)
     config = yaml.safe_load((mnist_run.path / "config.yaml").read_text())
     assert config["data"]["train_samples"] == 1500 and config["out"] == str(mnist_run.path)

@@ -13,6 +13,7 @@ import skimage.data as skdata
 from PIL import Image
 
 import convolab
+from backends import export_needs_tensorflow
 from cli_helpers import assert_user_error, run_cli
 from convolab.explain.pictures import saliency_maps
 from convolab.export import export_run
@@ -88,6 +89,7 @@ def test_predict_photos_of_any_size_and_colour(run, tmp_path, capsys):
     assert "grey-small.jpg" in out and "wide-rgba.png" in out
 
 
+@export_needs_tensorflow
 @pytest.mark.parametrize("fmt", ["onnx", "tf_saved_model"])
 def test_export_matches_keras(run, tmp_path, fmt):
     result = export_run(run.path, fmt, out=tmp_path / f"model-{fmt}")
