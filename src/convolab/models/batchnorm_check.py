@@ -34,9 +34,11 @@ def warn_if_batchnorm_stale(model, steps: int) -> str | None:
     left = float(worst.momentum) ** steps
     if left <= STALE_SHARE:
         return None
+    remedy = ("give it momentum 0.9 in the model spec or train longer"
+              if worst.momentum > 0.9 else "train longer or give it a lower momentum")
     message = (f"BatchNormalization {worst.name!r} has momentum {worst.momentum} and the run "
                f"has {steps} training steps: its moving statistics keep {left:.0%} of their "
-               f"starting values, so test accuracy can be far below training accuracy; give "
-               f"it momentum 0.9 in the model spec or train longer")
+               f"starting values, so test accuracy can be far below training accuracy; "
+               f"{remedy}")
     warnings.warn(message, UserWarning, stacklevel=2)
     return message
