@@ -1,6 +1,6 @@
 """Load on `convolab serve`: latency and throughput of predictions, through ONNX and Keras.
 
-    python benchmarks/serve_load.py runs/default                 # the README's table
+    python benchmarks/serve_load.py runs/default                 # docs/serve.md's table
     python benchmarks/serve_load.py runs/default --requests 200 --concurrency 4
 
 The run is exported to ONNX (into a temporary copy, when it has no export) and served

@@ -1,6 +1,6 @@
 """Does an ImageNet base help with little data? Test accuracy against training images a class.
 
-    python benchmarks/transfer_evidence.py                   # the README's table
+    python benchmarks/transfer_evidence.py                   # docs/transfer.md's table
     python benchmarks/transfer_evidence.py --datasets fashion_mnist --per-class 10 30 --seeds 0
 
 For each dataset, number of training images a class and seed, five arms train on the same

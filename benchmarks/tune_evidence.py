@@ -1,6 +1,6 @@
 """Does tuning pay? TPE against random search, and both against the hand-made recipes.
 
-    python benchmarks/tune_evidence.py                       # the README's table (hours)
+    python benchmarks/tune_evidence.py                       # docs/tuning.md's table (hours)
     python benchmarks/tune_evidence.py --datasets mnist --reps 1 --trials 10
 
 For each dataset and repetition, two studies of `--trials` trials tune `seed-cnn` over the

@@ -15,7 +15,7 @@ import os
 
 # TensorFlow leaves its oneDNN CPU kernels off on processors without AVX-512 (AMD, older
 # Intel). On a 2-core AMD EPYC they trained the `fast` CNN 3.4x, `best` 2x and `seed-cnn`
-# 1.25x faster (an MLP 1.5x slower); see the README's performance section. Only a default:
+# 1.25x faster (an MLP 1.5x slower); see docs/backends.md. Only a default:
 # it acts if TensorFlow is not imported yet, and TF_ENABLE_ONEDNN_OPTS=0 turns it off.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 # CONVOLAB_CPU_DEVICES=N splits the CPU into N devices for `--distribute` (distribute.py);

@@ -77,7 +77,7 @@ class TrainConfig:
     monitor: str = "val_loss"  # metric watched by early stopping, checkpoint and plateau
     steps_per_execution: int = 1  # gradient steps per compiled call (fewer Python round trips)
     ema: float | None = None  # momentum of a moving average of the weights; None = off
-    distribute: bool = False  # split each batch across the local devices (GPUs; see README)
+    distribute: bool = False  # split each batch across the local devices (GPUs; see docs/backends.md)
 
 
 @dataclass

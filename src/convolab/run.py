@@ -1,6 +1,6 @@
 """The run directory: the one artefact every command after training reads.
 
-Fixed file names (documented in the README):
+Fixed file names (documented in docs/run-directory.md):
 
     config.yaml       the resolved config the run used
     model.yaml        the model spec it trained (a copy of the preset or of your YAML file)

@@ -18,7 +18,7 @@ from .. import atomic
 from ..errors import ConvolabError
 from . import numpy_ref
 
-#: The recipe that reaches >= 98% MNIST test accuracy (see the README).
+#: The recipe that reaches >= 98% MNIST test accuracy (see docs/numpy-reference.md).
 DEFAULT_EPOCHS = 2
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_LR = 1e-3
