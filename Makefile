@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-all bench install data clean serve system-packages
+.PHONY: run test test-all bench install data clean serve system-packages examples
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,16 @@ data: $(STAMP)
 
 run: data
 	$(BIN)/convolab train
+
+# Every example in examples/, in order, at the full budget (up to 2 minutes each, about 7 in all;
+# examples/README.md lists what each reaches; 09 uses Fashion-MNIST). Outputs go to
+# runs/examples/.
+examples: data
+	$(BIN)/convolab data fetch fashion_mnist
+	@for script in examples/[0-9]*.py; do \
+		echo "== $$script"; \
+		CONVOLAB_EXAMPLE_BUDGET=full $(BIN)/python $$script || exit 1; \
+	done
 
 test: data system-packages
 	$(BIN)/python -m pytest -q
@@ -47,7 +57,7 @@ serve: $(STAMP)
 	$(BIN)/convolab serve "$$(dirname "$$latest")"
 
 # The performance benchmarks (about an hour; run nothing else meanwhile). PyTorch contenders
-# are included when torch is installed in .venv (the CPU build: see the README).
+# are included when torch is installed in .venv (the CPU build: see docs/performance.md).
 bench: data
 	$(BIN)/python benchmarks/time_to_accuracy.py --contenders keras-io convolab-fast convolab-fast-99.5 torch-fast torch-examples
 	rm -rf runs/bench-fast
