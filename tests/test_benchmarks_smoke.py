@@ -57,6 +57,7 @@ def test_inference_benchmark_reports_a_bad_run_dir_in_one_line(tmp_path, capsys)
     assert "does not exist" in str(exc.value.code) and "Traceback" not in str(exc.value.code)
 
 
+@pytest.mark.slow  # about 20 s: `make test-all` runs it
 def test_transfer_evidence_benchmark_runs_resumes_and_summarises(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVOLAB_HOME", str(tmp_path / "home"))  # its cached features
     evidence = load_script("transfer_evidence")
@@ -129,6 +130,7 @@ def test_running_best_skips_lost_trials_and_keeps_the_maximum():
     assert evidence.running_best(trials) == [0.5, 0.5, 0.7, 0.7]
 
 
+@pytest.mark.slow  # about 20 s: `make test-all` runs it
 def test_serve_load_benchmark_answers_every_request_through_onnx_and_keras(tmp_path):
     import convolab
 

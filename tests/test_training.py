@@ -106,7 +106,8 @@ KILL_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("where", ["epoch-end", "commit", "epoch-end-ema"])
+@pytest.mark.parametrize("where", ["epoch-end", "commit",
+                                   pytest.param("epoch-end-ema", marks=pytest.mark.slow)])
 def test_resume_after_kill_9(tmp_path, where):
     out = tmp_path / "killed"
     proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(out), where],
