@@ -195,7 +195,7 @@ def test_regularized_and_augmented_run_records_its_config(tmp_path):
               "model": {"name": "keras-convnet", "dropout": 0.3, "l2": 1e-4, "batchnorm": True},
               "augment": {"enabled": True, "rotation_range": 10, "zoom_range": 0.1,
                           "elastic_alpha": 8.0},
-              "train": {"epochs": 2, "label_smoothing": 0.1}}  # 44 steps, so BatchNorm settles
+              "train": {**SMALL["train"], "label_smoothing": 0.1}}  # 44 steps: BatchNorm settles
     run = convolab.train(config, verbose=0)
     names = [layer.name for layer in run.model.layers]
     assert "aug_rotation" in names and "aug_zoom" in names and "aug_elastic" in names
@@ -247,7 +247,7 @@ def test_tensorboard_logs_are_written(tmp_path):
 
 def test_a_model_with_an_auxiliary_output_trains_on_the_same_labels(tmp_path):
     spec = two_headed_spec(tmp_path)
-    config = tiny_digits(tmp_path, "two", epochs=4)
+    config = tiny_digits(tmp_path, "two", epochs=6)
     config["model"] = {"name": str(spec)}
     run = convolab.train(config, verbose=0)
     assert len(run.model.outputs) == 2
