@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import convolab
+from backends import export_needs_tensorflow
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -28,6 +29,7 @@ def tiny_run(tmp_path_factory):
                            "train": {"epochs": 1}, "out": str(out)}, verbose=0).path
 
 
+@export_needs_tensorflow  # it times the ONNX export too
 def test_inference_benchmark_writes_every_method_and_field(tiny_run, tmp_path):
     inference = load_script("inference")
     inference.main([str(tiny_run), "--repeats", "12", "--batch", "64", "--batch-repeats", "3",

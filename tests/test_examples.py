@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from backends import BACKEND
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SCRIPTS = sorted(EXAMPLES.glob("[0-9]*.py"))
 
@@ -42,6 +44,8 @@ def tiny_budget(tmp_path, monkeypatch):
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.stem)
 def test_example_reaches_its_tiny_budget_figure(script, tiny_budget):
+    if script.name.startswith("04_") and BACKEND != "tensorflow":
+        pytest.skip("04 checks the NumPy gradients against tf.GradientTape on the Keras model")
     runpy.run_path(str(script), run_name="__main__")
     stray = sorted(p.name for p in tiny_budget.iterdir() if p.name != "out")
     assert not stray, f"{script.name} wrote outside CONVOLAB_EXAMPLE_OUT: {stray}"
