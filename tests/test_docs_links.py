@@ -18,10 +18,9 @@ README_MAX_LINES = 250
 
 
 def markdown_files():
-    """The pages whose links are checked (examples/README.md once it exists)."""
-    files = [README, *sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks" / "FINDINGS.md"]
-    examples = ROOT / "examples" / "README.md"
-    return files + [examples] if examples.exists() else files
+    """The pages whose links are checked."""
+    return [README, *sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks" / "FINDINGS.md",
+            ROOT / "examples" / "README.md"]
 
 
 # --- Markdown: prose lines, headings, links ---------------------------------------------
@@ -143,12 +142,8 @@ def subcommands(parser):
 
 def form_parser(command, first_word):
     """The parser of the rest of the line, for commands whose forms have their own flags
-    (`explain train-numpy ...`, `explain RUN_DIR IMAGE ...`: as cli.cmd_explain does)."""
-    if command != "explain":
-        return None
-    if first_word == "train-numpy":
-        return cli._explain_train_numpy_parser()
-    return cli._explain_image_parser()
+    (`explain train-numpy ...`, `explain RUN_DIR IMAGE ...`)."""
+    return cli.explain_form_parser(first_word) if command == "explain" else None
 
 
 def fixed_words(sub):

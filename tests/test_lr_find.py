@@ -5,13 +5,13 @@ train, the json and the plot, the command line and its bad inputs."""
 
 import json
 import math
-import os
 import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from backends import BACKEND
 from cli_helpers import assert_user_error, run_cli
 from convolab.config import resolve_config
 from convolab.errors import ConvolabError
@@ -19,7 +19,6 @@ from convolab.tune import lr_find as lf
 
 SMALL = {"data": {"train_samples": 800}, "train": {"batch_size": 32}}
 STEPS, START, END = 80, 1e-7, 10.0
-BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
 # --- bookkeeping, without Keras -------------------------------------------------------

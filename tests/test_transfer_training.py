@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -236,18 +237,25 @@ KILLED_TRAINING = textwrap.dedent("""
 """)
 
 
+def cache_env(out):
+    """The environment of a training subprocess: a fresh convolab cache beside `out`, which
+    every process of a test shares."""
+    return {**os.environ, "CONVOLAB_HOME": str(out.parent / "home")}
+
+
 def train_killed(out, config, kill_at):
     """Train `config` (None: resume `out`) in a subprocess killed (SIGKILL) at the end of
-    epoch `kill_at`, before its commit; return the committed state. Every process of a
-    test shares a fresh convolab cache beside `out`."""
-    env = {**os.environ, "CONVOLAB_HOME": str(out.parent / "home")}
+    epoch `kill_at`, before its commit; return the committed state."""
     proc = subprocess.run([sys.executable, "-c", KILLED_TRAINING, str(out), json.dumps(config),
-                           str(kill_at)], capture_output=True, text=True, timeout=300, env=env)
+                           str(kill_at)], capture_output=True, text=True, timeout=300,
+                          env=cache_env(out))
     assert proc.returncode == -9, proc.stderr[-2000:]
     return json.loads((partial_dir(out) / "backup" / "state.json").read_text())
 
 
-def _feature_files(home):
+def _feature_files(out):
+    """The cached feature files beside `out` (see `cache_env`), by inode: a rewrite shows."""
+    home = Path(cache_env(out)["CONVOLAB_HOME"])
     return {p.name: p.stat().st_ino for p in home.rglob("features/*") if p.is_file()}
 
 
@@ -256,14 +264,14 @@ def test_kills_in_the_cached_phase_1_and_in_phase_2_resume_in_their_phase(tmp_pa
     config = {**tiny(out, freeze_epochs=2), "train": {**TINY["train"], "epochs": 4}}
     state = train_killed(out, config, kill_at=1)
     assert state["epochs_done"] == 1 and state["phase"] == 1
-    cached = _feature_files(tmp_path / "home")
+    cached = _feature_files(out)
     assert cached, "phase 1 cached no features"
     state = train_killed(out, None, kill_at=3)  # resumed in phase 1, killed in phase 2
     assert state["epochs_done"] == 3 and state["phase"] == 2
-    assert _feature_files(tmp_path / "home") == cached  # phase 1 read them, wrote none
+    assert _feature_files(out) == cached  # phase 1 read them, wrote none
     proc = subprocess.run([sys.executable, "-m", "convolab", "train", "--resume", str(out),
                            "--quiet"], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "CONVOLAB_HOME": str(tmp_path / "home")})
+                          env=cache_env(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     run = Run.load(out)
     rows = run.history()

@@ -465,6 +465,11 @@ def default_language(lang: str | None) -> str:
                           "CONVOLAB_LANG")
 
 
+def explain_form_parser(target: str) -> argparse.ArgumentParser:
+    """The parser of the rest of an `explain` line, by its first word (see cmd_explain)."""
+    return _explain_train_numpy_parser() if target == "train-numpy" else _explain_image_parser()
+
+
 def cmd_explain(args) -> int:
     # `explain` holds forms told apart by their first word, e.g.
     #   convolab explain train-numpy [flags]     train the NumPy reference CNN
@@ -472,10 +477,11 @@ def cmd_explain(args) -> int:
     # The `explain` parser reads only that word (`target`) and keeps the other words
     # unparsed (`rest`); each form parses `rest` with its own parser, so the forms' flags
     # never clash and a form such as `explain RUN_DIR IMAGE [flags]` fits beside this one.
+    form = explain_form_parser(args.target)
     if args.target == "train-numpy":
         from .explain.train_numpy import train_numpy_command
 
-        opts = vars(_explain_train_numpy_parser().parse_args(args.rest))
+        opts = vars(form.parse_args(args.rest))
         opts.pop("verbose")
         opts["quiet"] = opts["quiet"] or args.quiet
         train_numpy_command(**opts)
@@ -483,7 +489,7 @@ def cmd_explain(args) -> int:
     from .explain.walk_command import check_target, explain_command
 
     check_target(args.target)
-    opts = _explain_image_parser().parse_args(args.rest)
+    opts = form.parse_args(args.rest)
     result, page = explain_command(args.target, opts.image, position=opts.position,
                                    html=opts.html, terminal=not opts.no_terminal,
                                    lang=default_language(opts.lang))
