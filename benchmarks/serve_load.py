@@ -21,7 +21,6 @@ import base64
 import io
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,13 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from convolab.serve.server import free_port
+
 RESULTS = Path(__file__).parent / "results"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(run_dir: Path, port: int, onnx: bool) -> subprocess.Popen:

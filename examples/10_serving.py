@@ -3,11 +3,11 @@
 What this section of the unit teaches: a trained model is useful once other programs can
 ask it for predictions. `convolab serve RUN_DIR` puts a run's model behind a web API in
 TensorFlow Serving's REST shape (POST /v1/models/NAME:predict with {"instances": [...]})
-and a page to draw digits on. Here the same app is started inside this script, on the
-loopback address and a free port, with uvicorn in a background thread; a client posts
-real MNIST test digits to it, once as pixel arrays (the model's raw input) and once as an
-image file (a dark digit on white paper, upscaled, as a scan would be), which the server
-prepares as `convolab predict` prepares photos; then the server is stopped.
+and a page to draw digits on. Here the same server runs inside this script for a `with`
+block (`convolab.serve.server.serving`: loopback, a free port, a background thread); a
+client posts real MNIST test digits to it, once as pixel arrays (the model's raw input)
+and once as an image file (a dark digit on white paper, upscaled, as a scan would be),
+which the server prepares as `convolab predict` prepares photos; then the server stops.
 
 Result it should reach (2-core AMD EPYC VM, TensorFlow CPU, one run):
     full budget (seed-cnn on 10,000 images, 2 epochs; 20 test digits posted): the API's
@@ -24,20 +24,15 @@ Result it should reach (2-core AMD EPYC VM, TensorFlow CPU, one run):
 import base64
 import io
 import json
-import socket
-import threading
-import time
+import urllib.error
 import urllib.request
 
 import numpy as np
-import uvicorn
 from PIL import Image
 
 import convolab  # first: it sets TensorFlow's CPU options before Keras loads it
 from _budget import output_dir, pick
-from convolab.serve.api import create_app
-from convolab.serve.limits import Limits
-from convolab.serve.models import load_models
+from convolab.serve.server import serving
 
 out = output_dir("10_serving")
 
@@ -48,25 +43,7 @@ run = convolab.train({"model": {"name": "seed-cnn"},
                       "out": str(out / "digits")})
 print(f"serving {run.path} (test accuracy {run.metrics['test_accuracy']:.2%})")
 
-# --- 2. Start the API on 127.0.0.1, on a port the system says is free -------------------
-# `convolab serve RUN_DIR --port 8000` does the same from the command line, until Ctrl-C.
-models = load_models([run.path])             # {name: model}; the name is the run's folder
-name = next(iter(models))
-app = create_app(models, Limits())
-with socket.socket() as probe:
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-thread = threading.Thread(target=server.run, daemon=True)
-thread.start()
-started = time.monotonic()
-while not server.started:  # uvicorn sets it once it listens
-    assert thread.is_alive() and time.monotonic() - started < 30, "the server did not start"
-    time.sleep(0.05)
-base_url = f"http://127.0.0.1:{port}"
-
-
-def call(path, body=None):
+def call(base_url, path, body=None):
     """GET (no body) or POST JSON to the API; the decoded JSON answer."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(base_url + path, data=data,
@@ -75,15 +52,20 @@ def call(path, body=None):
         return json.loads(answer.read())
 
 
-try:
-    print(f"{base_url}/readyz: {call('/readyz')['status']}")
-    print(f"{base_url}/v1/models: {[m['name'] for m in call('/v1/models')['models']]}")
+# --- 2. Start the API on 127.0.0.1, on a port the system says is free -------------------
+# `convolab serve RUN_DIR --port 8000` does the same from the command line, until Ctrl-C;
+# `serving` runs it in this process until its `with` block ends.
+with serving([run.path]) as server:  # the server stops when the block ends, as on Ctrl-C
+    base_url, name = server.url, server.names[0]  # a model is named after its run's folder
+    print(f"{base_url}/readyz: {call(base_url, '/readyz')['status']}")
+    listed = [m["name"] for m in call(base_url, "/v1/models")["models"]]
+    print(f"{base_url}/v1/models: {listed}")
 
     # --- 3. POST digits as pixel arrays (28x28, 0-255) ------------------------------------
     ds = run.test_set()
     count = 20
     digits, labels = ds.x_test[:count], ds.y_test[:count]
-    answer = call(f"/v1/models/{name}:predict",
+    answer = call(base_url, f"/v1/models/{name}:predict",
                   {"instances": [d[:, :, 0].astype(int).tolist() for d in digits]})
     api_probabilities = np.array(answer["predictions"])
     predicted = api_probabilities.argmax(axis=1)
@@ -96,20 +78,22 @@ try:
     png = io.BytesIO()
     scan.save(png, format="PNG")
     scan.save(out / "scan-of-test-0.png")
-    answer = call(f"/v1/models/{name}:predict",
+    answer = call(base_url, f"/v1/models/{name}:predict",
                   {"instances": [{"b64": base64.b64encode(png.getvalue()).decode()}]})
     scanned = np.array(answer["predictions"][0])
     print(f"the scan of test digit 0 (a {labels[0]}): {answer['labels'][0]} with probability "
           f"{scanned.max():.4f}")
-finally:
-    server.should_exit = True  # what Ctrl-C does to `convolab serve`
-    thread.join(timeout=30)
 
 # --- 5. The result -------------------------------------------------------------------------
 right = float((predicted == labels).mean())
 print(f"{right:.0%} of the posted digits answered right; the API's probabilities differ "
       f"from Run.predict's by at most {library_difference:.2g}")
-assert not thread.is_alive(), "the server should have stopped"
+try:
+    urllib.request.urlopen(base_url + "/readyz", timeout=5)
+    stopped = False
+except urllib.error.URLError:
+    stopped = True
+assert stopped, "the server should have stopped"
 assert library_difference <= 1e-5, (
     f"the API should answer what Run.predict computes; they differ by {library_difference}")
 least = pick(full=0.95, tiny=0.20)

@@ -7,7 +7,6 @@ else to the test's temporary folder. Without Chromium the test skips (in CI it f
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 import convolab
+from convolab.serve.server import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 #: Without these Chromium tries its own connections, which a closed network refuses.
@@ -34,12 +34,6 @@ def _need_browser():
         pytest.skip(message)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     _need_browser()
@@ -50,7 +44,7 @@ def server(tmp_path_factory):
         convolab.train({"data": {"name": dataset, "train_samples": images},
                         "train": {"epochs": 2}, "out": str(out)}, verbose=0)
         runs.append(str(out))
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "convolab", "serve", *runs, "--port",
                                 str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
